@@ -1,0 +1,154 @@
+"""The one scorer: judges, filter, reward and evaluation all call `Scorer.score`.
+
+`score(query, plan)` never raises on a plan: a malformed plan gets failing verdicts with reasons.
+It does raise `QueryError` on a malformed query, since queries are our own validated data.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from imagine.evaluate import compat, strict
+from imagine.evaluate.index import SandboxIndex
+from imagine.sandbox import Sandbox
+
+COMMONSENSE_CHECKS = tuple(strict.COMMONSENSE)
+HARD_CHECKS = tuple(strict.HARD)
+# Which query constraint makes each hard check apply (valid_cost always applies).
+HARD_CONSTRAINT = {"valid_room_rule": "house rule", "valid_cuisine": "cuisine",
+                   "valid_room_type": "room type", "valid_transportation": "transportation"}
+LEVELS = ("easy", "medium", "hard")
+MODES = ("compat", "strict")
+_CONSTRAINT_VALUES = {
+    "house rule": {"parties", "smoking", "children under 10", "visitors", "pets"},
+    "room type": {"entire room", "private room", "shared room", "not shared room"},
+    "transportation": {"no flight", "no self-driving"},
+}
+
+
+class QueryError(ValueError):
+    """A query missing a field or holding a value of the wrong kind."""
+
+
+def normalize_query(query: dict) -> dict:
+    """Check a TravelPlanner query dict and return it with `date`/`local_constraint` as Python values."""
+    if not isinstance(query, dict):
+        raise QueryError(f"query must be an object, got {type(query).__name__}")
+    q = dict(query)
+    for key in ("org", "dest", "days", "visiting_city_number", "date", "people_number", "budget"):
+        if q.get(key) is None:
+            raise QueryError(f"query field {key!r} is missing")
+    for key in ("date", "local_constraint"):
+        if isinstance(q.get(key), str):  # the official CSV/HF release stores these as Python reprs
+            try:
+                q[key] = ast.literal_eval(q[key])
+            except (ValueError, SyntaxError) as exc:
+                raise QueryError(f"query field {key!r} cannot be read: {q[key]!r}") from exc
+    for key in ("days", "visiting_city_number", "people_number"):
+        if not isinstance(q[key], int) or isinstance(q[key], bool) or q[key] < 1:
+            raise QueryError(f"query field {key!r} must be a positive integer, got {q[key]!r}")
+    if not isinstance(q["budget"], (int, float)) or isinstance(q["budget"], bool):
+        raise QueryError(f"query field 'budget' must be a number, got {q['budget']!r}")
+    if not isinstance(q["date"], list) or not all(isinstance(d, str) for d in q["date"]):
+        raise QueryError(f"query field 'date' must be a list of ISO dates, got {q['date']!r}")
+    constraint = q.get("local_constraint") or {}
+    if not isinstance(constraint, dict):
+        raise QueryError(f"query field 'local_constraint' must be an object, got {constraint!r}")
+    constraint = {key: constraint.get(key) for key in ("house rule", "cuisine", "room type", "transportation")}
+    for key, allowed in _CONSTRAINT_VALUES.items():
+        if constraint[key] is not None and constraint[key] not in allowed:
+            raise QueryError(f"local_constraint {key!r} must be one of {sorted(allowed)}, got {constraint[key]!r}")
+    if constraint["cuisine"] is not None and not (
+            isinstance(constraint["cuisine"], list) and all(isinstance(c, str) for c in constraint["cuisine"])):
+        raise QueryError(f"local_constraint 'cuisine' must be a list of names, got {constraint['cuisine']!r}")
+    q["local_constraint"] = constraint
+    if q.get("level") not in LEVELS:
+        raise QueryError(f"query field 'level' must be one of {LEVELS}, got {q.get('level')!r}")
+    return q
+
+
+def applicable_hard(query: dict) -> list[str]:
+    """The hard checks a query sets: budget always, each local constraint when present."""
+    constraint = query["local_constraint"]
+    return ["valid_cost"] + [check for check, key in HARD_CONSTRAINT.items() if constraint.get(key)]
+
+
+@dataclass
+class Verdict:
+    """Every check's verdict for one plan. None: the check does not apply, or (hard checks) was not
+    scored because the plan is incomplete or leaves the sandbox; `reasons` says which."""
+
+    commonsense: dict[str, bool | None]
+    hard: dict[str, bool | None]
+    final_pass: bool
+    delivered: bool
+    reasons: dict[str, str] = field(default_factory=dict)
+    cost: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        out = {"commonsense": self.commonsense, "hard": self.hard, "final_pass": self.final_pass,
+               "delivered": self.delivered, "reasons": self.reasons, "cost": self.cost}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+class Scorer:
+    def __init__(self, sandbox: Sandbox | SandboxIndex, mode: str = "strict"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        self.index = sandbox if isinstance(sandbox, SandboxIndex) else SandboxIndex(sandbox)
+        self._rules = strict if mode == "strict" else compat
+
+    def score(self, query: dict, plan) -> Verdict:
+        q = normalize_query(query)
+        if not isinstance(plan, list) or not plan:
+            error = "no plan delivered" if not plan else f"plan is a {type(plan).__name__}, not a list of days"
+            return Verdict({c: False for c in COMMONSENSE_CHECKS}, {c: None for c in HARD_CHECKS},
+                           False, False, {"plan": error}, None, error)
+        window = plan[:q["days"]]
+        subject = [strict.Day.read(i, day) for i, day in enumerate(window)] if self.mode == "strict" else window
+        reasons: dict[str, str] = {}
+
+        def run(name, check, *extra):
+            try:
+                passed, reason = check(q, subject, self.index, *extra)
+            except Exception as exc:  # a plan must never stop a run: the check fails with the cause
+                passed = False
+                reason = (f"crashes the official evaluator ({type(exc).__name__}: {exc})" if self.mode == "compat"
+                          else f"cannot be checked ({type(exc).__name__}: {exc})")
+            if reason:
+                reasons[name] = reason
+            return passed
+
+        commonsense = {}
+        for name, check in self._rules.COMMONSENSE.items():
+            extra = (len(plan),) if self.mode == "strict" and name == "is_not_absent" else ()
+            commonsense[name] = run(name, check, *extra)
+        scored = bool(commonsense["is_not_absent"] and commonsense["is_valid_information_in_sandbox"])
+        cost = None
+        if scored:
+            hard = {name: run(name, check) for name, check in self._rules.HARD.items()}
+            try:
+                cost = float(self._rules.total_cost(q, subject, self.index))
+            except Exception:
+                cost = None
+        else:
+            hard = {name: None for name in HARD_CHECKS}
+            for name in applicable_hard(q):
+                reasons[name] = "not scored: the plan is incomplete or leaves the sandbox"
+        final = (scored and all(v is not False for v in commonsense.values())
+                 and all(v is not False for v in hard.values()))
+        return Verdict(commonsense, hard, final, True, reasons, cost)
+
+    def cost(self, query: dict, plan) -> float | None:
+        """The plan's total cost, or None when it is not priceable (incomplete or outside the sandbox).
+
+        The budget may be missing: the query solver prices a plan before it sets the budget."""
+        q = dict(query)
+        if q.get("budget") is None:
+            q["budget"] = float("inf")
+        return self.score(q, plan).cost
