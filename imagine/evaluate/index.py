@@ -39,6 +39,12 @@ class Route:
 
 
 ENTITY_TABLES = ("restaurants", "accommodations", "attractions")
+# Fields a row needs before a plan may use it: a hotel without a price cannot be booked.
+USABLE_IF_SET = {
+    "restaurants": ("name", "average_cost", "cuisines"),
+    "accommodations": ("name", "price", "minimum_nights", "max_occupancy", "room_type"),
+    "attractions": ("name",),
+}
 
 
 def squash(name: str) -> str:
@@ -71,7 +77,7 @@ class SandboxIndex:
             exact: dict[tuple[str, str], dict] = {}
             by_city: dict[str, list[dict]] = {}
             for row in sandbox[table].iter_rows(named=True):
-                if row["name"] is None:  # a nameless row cannot be referenced by a plan
+                if any(row[key] is None for key in USABLE_IF_SET[table]):
                     continue
                 exact.setdefault((squash(row["name"]), row["city"]), row)
                 if row["complete"]:
@@ -82,6 +88,10 @@ class SandboxIndex:
 
     def exact(self, table: str, name: str, city: str) -> dict | None:
         return self._exact[table].get((squash(name), city))
+
+    def rows(self, table: str):
+        """Every usable row of an entity table (what strict mode accepts)."""
+        return self._exact[table].values()
 
     def containing(self, table: str, name: str, city: str) -> tuple[dict, ...]:
         key = (table, name, city)

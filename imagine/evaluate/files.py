@@ -1,0 +1,85 @@
+"""`imagine eval`: score a TravelPlanner submission file against its query file.
+
+Queries: TravelPlanner query JSONL (one query object a line). Plans: the submission JSONL
+`{"idx", "query", "plan"}`, idx 1-based and matched to the idx-th query. A plan line may be
+anything: a malformed plan is scored as failing. A malformed query or a line that is not JSON
+stops with an error naming the file and line, since nothing sensible can be scored then.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from imagine.evaluate.metrics import summarize
+from imagine.evaluate.scorer import QueryError, Scorer, Verdict, normalize_query
+from imagine.io import atomic_path
+from imagine.sandbox import Sandbox
+
+
+class InputError(ValueError):
+    """An input file that cannot be read; the message names the file, line and field."""
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, object]]:
+    """(line number, value) for each non-blank line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}: line {number}: not JSON ({exc.msg} at column {exc.colno})") from exc
+    return rows
+
+
+def read_queries(path: str | Path) -> list[dict]:
+    queries = []
+    for number, value in read_jsonl(path):
+        try:
+            queries.append(normalize_query(value))
+        except QueryError as exc:
+            raise InputError(f"{path}: line {number}: {exc}") from exc
+    return queries
+
+
+def read_plans(path: str | Path, count: int) -> dict[int, object]:
+    """idx -> plan. An idx outside 1..count, or given twice, is an input error."""
+    plans: dict[int, object] = {}
+    for number, value in read_jsonl(path):
+        idx = value.get("idx") if isinstance(value, dict) else None
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            raise InputError(f"{path}: line {number}: field 'idx' must be an integer, got {idx!r}")
+        if not 1 <= idx <= count:
+            raise InputError(f"{path}: line {number}: field 'idx' is {idx}, but there are {count} queries")
+        if idx in plans:
+            raise InputError(f"{path}: line {number}: idx {idx} given twice")
+        plans[idx] = value.get("plan")
+    return plans
+
+
+def evaluate_files(queries_path, plans_path, sandbox_dir, mode: str = "strict", out=None,
+                   progress: bool = True) -> dict:
+    """Score every query's plan (a query without a plan line counts as not delivered); write one
+    verdict line per query to `out` and return the metrics summary."""
+    queries = read_queries(queries_path)
+    plans = read_plans(plans_path, len(queries))
+    scorer = Scorer(Sandbox.load(sandbox_dir), mode)
+    pairs: list[tuple[dict, Verdict]] = []
+    lines = []
+    for idx, query in enumerate(tqdm(queries, desc=f"scoring ({mode})", unit="plan", disable=not progress), 1):
+        verdict = scorer.score(query, plans.get(idx))
+        pairs.append((query, verdict))
+        lines.append(json.dumps({"idx": idx, "level": query.get("level"), **verdict.to_dict()}))
+    summary = {"mode": mode, **summarize(pairs)}
+    if out is not None:
+        with atomic_path(out) as tmp:
+            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return summary

@@ -1,0 +1,30 @@
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAVELPLANNER = ROOT / "data" / "external" / "travelplanner"
+
+
+@pytest.fixture(scope="session")
+def official_sandbox():
+    from imagine.sandbox import Sandbox
+
+    return Sandbox.load(TRAVELPLANNER)
+
+
+@pytest.fixture(scope="session")
+def train_queries():
+    """TravelPlanner's 45 train queries, each with its human-annotated `plan`."""
+    with open(TRAVELPLANNER / "train.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+@pytest.fixture(scope="session")
+def scorers(official_sandbox):
+    from imagine.evaluate import Scorer
+    from imagine.evaluate.index import SandboxIndex
+
+    index = SandboxIndex(official_sandbox)
+    return {"compat": Scorer(index, "compat"), "strict": Scorer(index, "strict")}

@@ -1,0 +1,246 @@
+"""The evaluator: real TravelPlanner data, targeted mutations, the official evaluator's defects."""
+
+import copy
+import json
+
+import pytest
+
+from imagine.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, Scorer, summarize, normalize_query
+from imagine.evaluate.files import InputError, evaluate_files
+from tests.mutations import MUTATIONS
+
+GATES = ("is_not_absent", "is_valid_information_in_sandbox")
+
+
+def test_every_annotated_train_plan_passes_compat(train_queries, scorers):
+    # The README of the data: every annotated plan passes the official evaluation code.
+    for query in train_queries:
+        verdict = scorers["compat"].score(query, query["plan"])
+        assert verdict.final_pass, (query["idx"], verdict.reasons)
+
+
+def test_strict_finds_the_one_annotation_error_compat_misses(train_queries, scorers):
+    failing = {q["idx"]: scorers["strict"].score(q, q["plan"]) for q in train_queries}
+    failing = {idx: v for idx, v in failing.items() if not v.final_pass}
+    # Query 42 visits a San Angelo museum on a day spent in San Antonio.
+    assert list(failing) == [42]
+    assert [k for k, v in failing[42].commonsense.items() if v is False] == ["is_valid_information_in_current_city"]
+
+
+def _passing_pairs(train_queries, scorers):
+    return [(q, q["plan"]) for q in train_queries if scorers["strict"].score(q, q["plan"]).final_pass]
+
+
+@pytest.mark.parametrize("check", list(MUTATIONS))
+def test_mutation_flips_exactly_its_check(check, train_queries, scorers):
+    scorer, mutate = scorers["strict"], MUTATIONS[check]
+    applied = 0
+    for query, plan in _passing_pairs(train_queries, scorers):
+        mutated = mutate(query, plan, scorer.index)
+        if mutated is None:
+            continue
+        applied += 1
+        # Commonsense mutations raise the budget: compare with the original at that budget.
+        baseline = {**query, "budget": mutated[0]["budget"]} if check in COMMONSENSE_CHECKS else query
+        before, after = scorer.score(baseline, plan), scorer.score(*mutated)
+        flipped = {k for k in COMMONSENSE_CHECKS + HARD_CHECKS
+                   if {**before.commonsense, **before.hard}[k] != {**after.commonsense, **after.hard}[k]}
+        expected = {check}
+        if check in GATES:  # hard checks are only scored on complete, in-sandbox plans
+            expected |= {k for k in HARD_CHECKS if before.hard[k] is not None}
+            assert all(v is None for v in after.hard.values())
+        assert after.commonsense.get(check, after.hard.get(check)) is False, (query["idx"], after.reasons)
+        assert flipped == expected, (query["idx"], flipped, after.reasons)
+        assert not after.final_pass
+    assert applied >= 3, f"the mutation for {check} applied to only {applied} plans"
+
+
+# --- compat reproduces each documented defect of the official evaluator; strict fixes it ----------
+
+
+def _by_idx(train_queries, idx):
+    query = copy.deepcopy(next(q for q in train_queries if q["idx"] == idx))
+    return query, query.pop("plan")
+
+
+def _verdicts(scorers, query, plan):
+    return scorers["compat"].score(query, plan), scorers["strict"].score(query, plan)
+
+
+def _first_flight_query(train_queries):
+    return next(q["idx"] for q in train_queries if q["plan"][0]["transportation"].startswith("Flight Number"))
+
+
+def test_defect_flight_date_not_checked(train_queries, scorers):
+    query, plan = _by_idx(train_queries, _first_flight_query(train_queries))
+    query["date"] = ["2022-04-0%d" % (i + 1) for i in range(query["days"])]  # same flights, other dates
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.final_pass
+    assert strict.commonsense["is_valid_information_in_sandbox"] is False
+    assert "flight" in strict.reasons["is_valid_information_in_sandbox"]
+
+
+def test_defect_entity_names_match_by_substring(train_queries, scorers):
+    query, plan = _by_idx(train_queries, 1)
+    name, city = plan[1]["breakfast"].rsplit(", ", 1)
+    plan[1]["breakfast"] = f"{name[:4]}, {city}"  # 'Dial A Cake' -> 'Dial'
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.commonsense["is_valid_information_in_sandbox"] is True
+    assert strict.commonsense["is_valid_information_in_sandbox"] is False
+
+
+def test_defect_current_city_check_is_weak(train_queries, scorers):
+    # The real annotated plan 42 has a San Angelo museum on a San Antonio day; and any entity string
+    # sharing one character with the city name passes the official check on a non-travel day.
+    query, plan = _by_idx(train_queries, 42)
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.commonsense["is_valid_information_in_current_city"] is True
+    assert strict.commonsense["is_valid_information_in_current_city"] is False
+
+
+def test_defect_three_day_destination_not_checked(train_queries, scorers):
+    query, plan = _by_idx(train_queries, 1)
+    query["dest"] = "Denver"  # the plan still goes to Rockford
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.final_pass
+    assert strict.commonsense["is_reasonable_visiting_city"] is False
+
+
+def test_defect_driving_spelling_dodges_the_conflict_check(train_queries, scorers):
+    query, plan = _by_idx(train_queries, _first_flight_query(train_queries))
+    last = plan[query["days"] - 1]
+    origin, dest = last["current_city"][5:].split(" to ")
+    last["transportation"] = f"Driving, from {origin} to {dest}, duration: 1 hours, distance: 100 km, cost: 5"
+    query["local_constraint"]["transportation"] = "no self-driving"
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.final_pass  # flight + 'Driving': no conflict, not looked up, not banned
+    assert strict.commonsense["is_valid_transportation"] is False
+
+
+def test_defect_hard_transport_check_is_case_sensitive(train_queries, scorers):
+    query, plan = _by_idx(train_queries, 2)  # self-driving both ways
+    for day in plan:
+        day["transportation"] = day["transportation"].replace("Self-driving", "self-driving")
+    query["local_constraint"]["transportation"] = "no self-driving"
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.hard["valid_transportation"] is True
+    assert strict.hard["valid_transportation"] is False
+
+
+def test_defect_misspelt_flight_crashes_official_but_not_us(train_queries, scorers):
+    query, plan = _by_idx(train_queries, _first_flight_query(train_queries))
+    plan[0]["transportation"] = plan[0]["transportation"].replace("Flight Number:", "Flight number:")
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.commonsense["is_valid_information_in_sandbox"] is False
+    assert "crashes the official evaluator" in compat.reasons["is_valid_information_in_sandbox"]
+    assert strict.final_pass  # the spelling is read; the flight exists on that date
+
+
+def test_defect_parties_house_rule_never_checked(train_queries, scorers):
+    for query in train_queries:
+        query, plan = _by_idx(train_queries, query["idx"])
+        rules = [scorers["strict"].index.exact("accommodations", *day["accommodation"].rsplit(", ", 1))
+                 for day in plan if day["accommodation"] != "-"]
+        if any("No parties" in (row["house_rules"] or "") for row in rules if row):
+            break
+    query["local_constraint"]["house rule"] = "parties"
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.hard["valid_room_rule"] is True
+    assert strict.hard["valid_room_rule"] is False
+
+
+def test_defect_meal_in_origin_skips_the_rest_of_the_day_for_cuisine(train_queries, scorers):
+    query, plan = _by_idx(train_queries, 1)  # St. Petersburg -> Rockford
+    index = scorers["strict"].index
+    dinner = index.exact("restaurants", *plan[0]["dinner"].rsplit(", ", 1))
+    others = " ".join(index.exact("restaurants", *day[m].rsplit(", ", 1))["cuisines"]
+                      for day in plan[1:] for m in ("breakfast", "lunch", "dinner") if day[m] != "-")
+    only_day_one = [c for c in ("Chinese", "American", "Italian", "Mexican", "Indian", "Mediterranean", "French")
+                    if c in dinner["cuisines"] and c not in others]
+    assert only_day_one, "test premise: day 1's dinner serves a cuisine no other meal does"
+    origin_restaurant = next(r for r in index.rows("restaurants") if r["city"] == query["org"] and r["complete"])
+    plan[0]["breakfast"] = f"{origin_restaurant['name']}, {query['org']}"
+    query["local_constraint"]["cuisine"] = only_day_one[:1]
+    query["budget"] = 10**6
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.hard["valid_cuisine"] is False
+    assert strict.hard["valid_cuisine"] is True
+
+
+def test_defect_attraction_without_trailing_semicolon_is_ignored(train_queries, scorers):
+    query, plan = _by_idx(train_queries, 1)
+    plan[1]["attraction"] += "Nowhere Museum, Rockford"
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.final_pass
+    assert strict.commonsense["is_valid_information_in_sandbox"] is False
+
+
+def test_defect_days_beyond_the_trip_are_ignored(train_queries, scorers):
+    query, plan = _by_idx(train_queries, 1)
+    plan.append(dict(plan[-1], days=4))
+    compat, strict = _verdicts(scorers, query, plan)
+    assert compat.final_pass
+    assert strict.commonsense["is_not_absent"] is False
+
+
+# --- robustness -----------------------------------------------------------------------------------
+
+GARBAGE_PLANS = [
+    None, [], "", "a plan", 42, {"days": 1}, [None], [1, 2, 3], [[]], [{}], [{"days": 1}],
+    [{"current_city": None, "transportation": None, "breakfast": None, "lunch": None, "dinner": None,
+      "attraction": None, "accommodation": None}],
+    [{"current_city": ["Rockford"], "transportation": {"a": 1}, "breakfast": 3, "lunch": True,
+      "dinner": "-", "attraction": "-", "accommodation": "-"}],
+    [{"current_city": "from  to ", "transportation": "Flight Number: , from  to ,", "breakfast": ",",
+      "lunch": ",,,", "dinner": "(", "attraction": ";;;", "accommodation": ", ("}] * 3,
+    [{"current_city": "from St. Petersburg to", "transportation": "Flight Number: F0, from X to",
+      "breakfast": "x" * 10000, "lunch": "-", "dinner": "-", "attraction": "-", "accommodation": "-"}] * 3,
+]
+
+
+@pytest.mark.parametrize("mode", ["compat", "strict"])
+@pytest.mark.parametrize("plan", GARBAGE_PLANS, ids=range(len(GARBAGE_PLANS)))
+def test_garbage_plans_fail_without_crashing(mode, plan, train_queries, scorers):
+    query, _ = _by_idx(train_queries, 1)
+    verdict = scorers[mode].score(query, plan)
+    assert verdict.final_pass is False
+    assert any(v is False for v in verdict.commonsense.values())
+    assert verdict.reasons
+
+
+def test_metrics_on_known_verdicts(train_queries, scorers):
+    pairs = []
+    for query in train_queries[:10]:
+        query, plan = _by_idx(train_queries, query["idx"])
+        pairs.append((normalize_query(query), scorers["strict"].score(query, plan if query["idx"] % 2 else None)))
+    summary = summarize(pairs)
+    assert summary["count"] == 10
+    assert summary["delivery_rate"] == 0.5
+    assert summary["final_pass_rate"] == 0.5
+    assert summary["commonsense_micro"] == 0.5 and summary["commonsense_macro"] == 0.5
+    assert summary["hard_micro"] == 0.5  # train 1..10 are easy: the budget is the only hard check
+    assert summary["per_level"]["easy"]["count"] == 10 and summary["per_level"]["hard"] == {"count": 0}
+
+
+def test_evaluate_files_writes_one_verdict_per_query(tmp_path, train_queries):
+    from tests.conftest import TRAVELPLANNER
+
+    queries = tmp_path / "q.jsonl"
+    plans = tmp_path / "p.jsonl"
+    queries.write_text("".join(json.dumps({k: v for k, v in q.items() if k != "plan"}) + "\n" for q in train_queries))
+    plans.write_text("".join(json.dumps({"idx": q["idx"], "query": q["query"], "plan": q["plan"]}) + "\n"
+                             for q in train_queries[:40]))
+    out = tmp_path / "v.jsonl"
+    summary = evaluate_files(queries, plans, TRAVELPLANNER, "compat", out, progress=False)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["idx"] for line in lines] == list(range(1, 46))
+    assert summary["delivery_rate"] == pytest.approx(40 / 45)
+    assert summary["final_pass_rate"] == pytest.approx(40 / 45)
+    assert lines[44]["error"] == "no plan delivered"
+
+    plans.write_text('{"idx": 1, "plan": []}\n{"idx": 99, "plan": []}\n')
+    with pytest.raises(InputError, match=r"p.jsonl: line 2: field 'idx' is 99"):
+        evaluate_files(queries, plans, TRAVELPLANNER, "strict", progress=False)
+    queries.write_text('{"org": "A"}\n')
+    with pytest.raises(InputError, match=r"q.jsonl: line 1: query field 'dest' is missing"):
+        evaluate_files(queries, plans, TRAVELPLANNER, "strict", progress=False)
