@@ -244,3 +244,29 @@ def test_evaluate_files_writes_one_verdict_per_query(tmp_path, train_queries):
     queries.write_text('{"org": "A"}\n')
     with pytest.raises(InputError, match=r"q.jsonl: line 1: query field 'dest' is missing"):
         evaluate_files(queries, plans, TRAVELPLANNER, "strict", progress=False)
+
+
+def test_imagine_eval_cli(tmp_path, train_queries):
+    import subprocess
+    import sys
+
+    from tests.conftest import TRAVELPLANNER
+
+    queries, plans, out = tmp_path / "q.jsonl", tmp_path / "p.jsonl", tmp_path / "v.jsonl"
+    queries.write_text("".join(json.dumps({k: v for k, v in q.items() if k != "plan"}) + "\n" for q in train_queries))
+    plans.write_text("".join(json.dumps({"idx": q["idx"], "query": q["query"], "plan": q["plan"]}) + "\n"
+                             for q in train_queries))
+    command = [sys.executable, "-m", "imagine.cli", "eval", "--queries", str(queries), "--plans", str(plans),
+               "--sandbox", str(TRAVELPLANNER), "--mode", "compat", "--out", str(out),
+               "--summary", str(tmp_path / "s.json")]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "final_pass_rate" in done.stdout
+    assert json.loads((tmp_path / "s.json").read_text())["final_pass_rate"] == 1.0
+    assert len(out.read_text().splitlines()) == 45
+
+    plans.write_text("not json\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("p.jsonl: line 1: not JSON (Expecting value at column 1)")
+    assert "Traceback" not in done.stderr
