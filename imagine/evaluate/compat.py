@@ -306,11 +306,6 @@ def total_cost(q, plan, ix) -> float:
     return total
 
 
-def valid_cost(q, plan, ix):
-    cost = total_cost(q, plan, ix)
-    return (True, None) if cost <= q["budget"] else (False, f"cost {cost:g} exceeds budget {q['budget']}")
-
-
 def valid_room_rule(q, plan, ix):
     rule = q["local_constraint"]["house rule"]
     if rule is None:
@@ -379,8 +374,8 @@ def valid_transportation_constraint(q, plan, ix):
     return True, None
 
 
+# valid_cost is `total_cost(...) <= budget`, decided by the scorer, which also reports the cost.
 HARD = {
-    "valid_cost": valid_cost,
     "valid_room_rule": valid_room_rule,
     "valid_cuisine": valid_cuisine,
     "valid_room_type": valid_room_type,

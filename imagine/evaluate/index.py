@@ -8,9 +8,26 @@ Two lookups per entity table:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from imagine.sandbox import Sandbox
+
+_PAREN = re.compile(r"\s*\([^)]*\)\s*$")
+
+
+def city_name(text: str) -> str:
+    """'Salt Lake City(Utah)' -> 'Salt Lake City'."""
+    return _PAREN.sub("", text).strip()
+
+
+@lru_cache(maxsize=65536)
+def parse_entity(text: str) -> tuple[str, str] | None:
+    """'Name, City' -> (name, city), split at the last comma; None when not of that form."""
+    head, comma, tail = text.rpartition(",")
+    name, city = head.strip(), city_name(tail)
+    return (name, city) if comma and name and city else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +102,20 @@ class SandboxIndex:
             self._exact[table] = exact
             self._by_city[table] = by_city
         self._containing_cache: dict[tuple[str, str, str], tuple[dict, ...]] = {}
+        self._entity_cache: dict[tuple[str, str], dict | None] = {}
 
     def exact(self, table: str, name: str, city: str) -> dict | None:
         return self._exact[table].get((squash(name), city))
+
+    def entity(self, table: str, text: str) -> dict | None:
+        """The row a plan's 'Name, City' string names exactly, or None (strict mode)."""
+        key = (table, text)
+        if key not in self._entity_cache:
+            if len(self._entity_cache) > 500_000:  # bound memory on long runs of novel strings
+                self._entity_cache.clear()
+            parsed = parse_entity(text)
+            self._entity_cache[key] = self.exact(table, *parsed) if parsed else None
+        return self._entity_cache[key]
 
     def rows(self, table: str):
         """Every usable row of an entity table (what strict mode accepts)."""

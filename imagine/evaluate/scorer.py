@@ -14,7 +14,7 @@ from imagine.evaluate.index import SandboxIndex
 from imagine.sandbox import Sandbox
 
 COMMONSENSE_CHECKS = tuple(strict.COMMONSENSE)
-HARD_CHECKS = tuple(strict.HARD)
+HARD_CHECKS = ("valid_cost", *strict.HARD)
 # Which query constraint makes each hard check apply (valid_cost always applies).
 HARD_CONSTRAINT = {"valid_room_rule": "house rule", "valid_cuisine": "cuisine",
                    "valid_room_type": "room type", "valid_transportation": "transportation"}
@@ -117,9 +117,7 @@ class Scorer:
             try:
                 passed, reason = check(q, subject, self.index, *extra)
             except Exception as exc:  # a plan must never stop a run: the check fails with the cause
-                passed = False
-                reason = (f"crashes the official evaluator ({type(exc).__name__}: {exc})" if self.mode == "compat"
-                          else f"cannot be checked ({type(exc).__name__}: {exc})")
+                passed, reason = False, self._failure(exc)
             if reason:
                 reasons[name] = reason
             return passed
@@ -131,11 +129,14 @@ class Scorer:
         scored = bool(commonsense["is_not_absent"] and commonsense["is_valid_information_in_sandbox"])
         cost = None
         if scored:
-            hard = {name: run(name, check) for name, check in self._rules.HARD.items()}
             try:
                 cost = float(self._rules.total_cost(q, subject, self.index))
-            except Exception:
-                cost = None
+            except Exception as exc:
+                reasons["valid_cost"] = self._failure(exc)
+            hard = {"valid_cost": cost is not None and cost <= q["budget"]}
+            if cost is not None and not hard["valid_cost"]:
+                reasons["valid_cost"] = f"cost {cost:g} exceeds budget {q['budget']:g}"
+            hard |= {name: run(name, check) for name, check in self._rules.HARD.items()}
         else:
             hard = {name: None for name in HARD_CHECKS}
             for name in applicable_hard(q):
@@ -143,6 +144,11 @@ class Scorer:
         final = (scored and all(v is not False for v in commonsense.values())
                  and all(v is not False for v in hard.values()))
         return Verdict(commonsense, hard, final, True, reasons, cost)
+
+    def _failure(self, exc: Exception) -> str:
+        if self.mode == "compat":
+            return f"crashes the official evaluator ({type(exc).__name__}: {exc})"
+        return f"cannot be checked ({type(exc).__name__}: {exc})"
 
     def cost(self, query: dict, plan) -> float | None:
         """The plan's total cost, or None when it is not priceable (incomplete or outside the sandbox).

@@ -16,11 +16,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from imagine.evaluate.index import SandboxIndex
+from imagine.evaluate.index import SandboxIndex, city_name, parse_entity
 from imagine.plan import MEALS
 
 _TRAVEL = re.compile(r"^\s*from\s+(.+?)\s+to\s+(.+?)\s*$", re.IGNORECASE | re.DOTALL)
-_PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 _FLIGHT_NUMBER = re.compile(r"flight\s*number\s*:\s*([A-Za-z0-9]+)", re.IGNORECASE)
 _ROUTE = re.compile(r"from\s+(.+?)\s+to\s+([^,]+)", re.IGNORECASE)
 _DEPART = re.compile(r"departure\s+time\s*:\s*(\d{1,2}:\d{2})", re.IGNORECASE)
@@ -29,19 +28,6 @@ _SELF_DRIVING = ("self-driving", "self driving", "selfdriving", "driving", "driv
 _TAXI = ("taxi", "cab")
 TEXT_FIELDS = ("current_city", "transportation", *MEALS, "attraction", "accommodation")
 ROOM_TYPES = {"entire room": "Entire home/apt", "private room": "Private room", "shared room": "Shared room"}
-
-
-def city_name(text: str) -> str:
-    """'Salt Lake City(Utah)' -> 'Salt Lake City'."""
-    return _PAREN.sub("", text).strip()
-
-
-@lru_cache(maxsize=65536)
-def parse_entity(text: str) -> tuple[str, str] | None:
-    """'Name, City' -> (name, city), split at the last comma; None when not of that form."""
-    head, comma, tail = text.rpartition(",")
-    name, city = head.strip(), city_name(tail)
-    return (name, city) if comma and name and city else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +70,16 @@ class Day:
     cities: list[str]
     travel: bool
     problem: str | None
+    meals: list[tuple[str, str]]  # (meal, text) for each meal filled in
+    attractions: list[str]
+    stay: str | None
+    transport: Transport | None
 
     @classmethod
     def read(cls, index: int, raw) -> "Day":
         if not isinstance(raw, dict):
-            return cls(index, {}, [], False, f"day {index + 1} is not an object")
+            return cls(index, dict.fromkeys(TEXT_FIELDS, "-"), [], False, f"day {index + 1} is not an object",
+                       [], [], None, None)
         fields = {key: raw.get(key) for key in TEXT_FIELDS}
         wrong = [key for key, value in fields.items() if not isinstance(value, str)]
         number = raw.get("days")
@@ -101,24 +92,14 @@ class Day:
             fields[key] = "-"
         travel = _TRAVEL.match(fields["current_city"])
         cities = [city_name(travel.group(1)), city_name(travel.group(2))] if travel else [city_name(fields["current_city"])]
-        return cls(index, fields, cities, travel is not None, problem)
-
-    def meals(self):
-        """(meal, text) for each meal that is filled in."""
-        return [(meal, self.fields[meal]) for meal in MEALS if not _blank(self.fields[meal])]
-
-    def attractions(self) -> list[str]:
-        text = self.fields["attraction"]
-        return [] if _blank(text) else [piece.strip() for piece in text.split(";") if piece.strip()]
-
-    @property
-    def stay(self) -> str | None:
-        return None if _blank(self.fields["accommodation"]) else self.fields["accommodation"]
-
-    @property
-    def transport(self) -> Transport | None:
-        text = self.fields["transportation"]
-        return None if _blank(text) else parse_transport(text)
+        attraction = fields["attraction"]
+        return cls(
+            index, fields, cities, travel is not None, problem,
+            meals=[(meal, fields[meal]) for meal in MEALS if not _blank(fields[meal])],
+            attractions=[] if _blank(attraction) else [p.strip() for p in attraction.split(";") if p.strip()],
+            stay=None if _blank(fields["accommodation"]) else fields["accommodation"],
+            transport=None if _blank(fields["transportation"]) else parse_transport(fields["transportation"]),
+        )
 
 
 def _key(text: str) -> tuple[str, str] | str:
@@ -172,7 +153,7 @@ def reasonable_visiting_city(q, days: list[Day], ix: SandboxIndex):
 def valid_restaurants(q, days, ix):
     seen = set()
     for day in days:
-        for meal, text in day.meals():
+        for meal, text in day.meals:
             key = _key(text)
             if key in seen:
                 return False, f"day {day.index + 1} {meal} repeats {text!r}"
@@ -183,7 +164,7 @@ def valid_restaurants(q, days, ix):
 def valid_attractions(q, days, ix):
     seen = set()
     for day in days:
-        for text in day.attractions():
+        for text in day.attractions:
             key = _key(text)
             if key in seen:
                 return False, f"day {day.index + 1} repeats attraction {text!r}"
@@ -200,8 +181,7 @@ def valid_accommodation(q, days, ix):
         else:
             runs.append([key, 1, day.stay])
     for key, nights, text in runs:
-        entity = parse_entity(text) if text else None
-        row = ix.exact("accommodations", *entity) if entity else None
+        row = ix.entity("accommodations", text) if text else None
         if row is not None and nights < row["minimum_nights"]:
             return False, f"{text} needs at least {row['minimum_nights']} nights, got {nights}"
     return True, None
@@ -225,11 +205,11 @@ def valid_information_in_current_city(q, days, ix):
                 return False, f"day {n} has transportation but is not a travel day"
             if [transport.origin, transport.dest] != day.cities:
                 return False, f"day {n} transportation does not go from {day.cities[0]} to {day.cities[1]}"
-        for meal, text in day.meals():
+        for meal, text in day.meals:
             entity = parse_entity(text)
             if entity is None or entity[1] not in day.cities:
                 return False, f"day {n} {meal} {text!r} is not in {' or '.join(day.cities)}"
-        for text in day.attractions():
+        for text in day.attractions:
             entity = parse_entity(text)
             if entity is None or entity[1] not in day.cities:
                 return False, f"day {n} attraction {text!r} is not in {' or '.join(day.cities)}"
@@ -258,13 +238,12 @@ def valid_information_in_sandbox(q, days, ix):
                 return False, f"day {n} transportation mode is not flight, self-driving or taxi"
             elif ix.ground_cost(transport.origin, transport.dest, transport.mode) is None:
                 return False, f"day {n} {transport.mode} from {transport.origin} to {transport.dest} is not in the sandbox"
-        checks = [("restaurants", meal, text) for meal, text in day.meals()]
-        checks += [("attractions", "attraction", text) for text in day.attractions()]
+        checks = [("restaurants", meal, text) for meal, text in day.meals]
+        checks += [("attractions", "attraction", text) for text in day.attractions]
         if day.stay:
             checks.append(("accommodations", "accommodation", day.stay))
         for table, label, text in checks:
-            entity = parse_entity(text)
-            if entity is None or ix.exact(table, *entity) is None:
+            if ix.entity(table, text) is None:
                 return False, f"day {n} {label} {text!r} is not in the sandbox"
     return True, None
 
@@ -283,9 +262,9 @@ def not_absent(q, days, ix, plan_length: int):
         n = day.index + 1
         if day.travel and day.transport is None:
             return False, f"day {n} travels without transportation"
-        if not day.travel and not day.attractions():
+        if not day.travel and not day.attractions:
             return False, f"day {n} has no attraction"
-        if not day.travel and len(day.meals()) < 3:
+        if not day.travel and len(day.meals) < 3:
             return False, f"day {n} misses a meal"
         if day.index != q["days"] - 1 and day.stay is None:
             return False, f"day {n} has no accommodation"
@@ -313,7 +292,7 @@ COMMONSENSE = {
 def _stays(days, ix):
     for day in days:
         if day.stay:
-            yield day, ix.exact("accommodations", *parse_entity(day.stay))
+            yield day, ix.entity("accommodations", day.stay)
 
 
 def total_cost(q, days, ix) -> float:
@@ -329,17 +308,12 @@ def total_cost(q, days, ix) -> float:
             elif transport.mode is not None:
                 cost = ix.ground_cost(transport.origin, transport.dest, transport.mode) or 0
                 total += cost * math.ceil(people / (5 if transport.mode == "self-driving" else 4))
-        for _, text in day.meals():
-            row = ix.exact("restaurants", *parse_entity(text))
+        for _, text in day.meals:
+            row = ix.entity("restaurants", text)
             total += row["average_cost"] * people
     for _, row in _stays(days, ix):
         total += row["price"] * math.ceil(people / row["max_occupancy"])
     return total
-
-
-def valid_cost(q, days, ix):
-    cost = total_cost(q, days, ix)
-    return (True, None) if cost <= q["budget"] else (False, f"cost {cost:g} exceeds budget {q['budget']}")
 
 
 def valid_room_rule(q, days, ix):
@@ -358,10 +332,10 @@ def valid_cuisine(q, days, ix):
         return None, None
     served = set()
     for day in days:
-        for _, text in day.meals():
-            name, city = parse_entity(text)
-            if city != q["org"]:
-                served.update(c.strip() for c in ix.exact("restaurants", name, city)["cuisines"].split(","))
+        for _, text in day.meals:
+            row = ix.entity("restaurants", text)
+            if row["city"] != q["org"]:
+                served.update(c.strip() for c in row["cuisines"].split(","))
     missing = [c for c in wanted if c not in served]
     return (False, f"cuisine(s) {', '.join(missing)} not served") if missing else (True, None)
 
@@ -388,8 +362,8 @@ def valid_transportation_constraint(q, days, ix):
     return True, None
 
 
+# valid_cost is `total_cost(...) <= budget`, decided by the scorer, which also reports the cost.
 HARD = {
-    "valid_cost": valid_cost,
     "valid_room_rule": valid_room_rule,
     "valid_cuisine": valid_cuisine,
     "valid_room_type": valid_room_type,
