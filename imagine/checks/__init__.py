@@ -1,0 +1,231 @@
+"""Great Expectations core: every dataset the pipeline writes is validated through `validate`.
+
+A suite is a plain list of GX 1.x expectation objects (plus optional row rules for conditions GX
+cannot state directly). `validate` runs them on one polars frame with a cached ephemeral GX context
+and raises `DataValidationError` naming the source file, the dataset, the column, the expectation
+type and kwargs, the failing count and sample bad values, one line per failed expectation.
+
+    from imagine.checks import validate, expect_columns, flag, gx
+    validate(frame, [*expect_columns(SCHEMA), gx.expectations.ExpectColumnValuesToNotBeNull(column="city")],
+             dataset="cities", source="data/sandbox/cities.parquet",
+             rules={"unknown_state": flag(pl.col("state").is_in(states), pl.col("state"))})
+
+Great Expectations is imported lazily (about 3 s), so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import polars as pl
+
+SAMPLE_VALUES = 5  # bad values quoted per failed expectation
+RULE_PREFIX = "rule:"  # row-rule columns are named "rule:<name>"
+
+
+class DataValidationError(ValueError):
+    """A dataset failed its expectations; `failures` holds one dict per failed expectation."""
+
+    def __init__(self, message: str, failures: list[dict] | None = None):
+        super().__init__(message)
+        self.failures = failures or []
+
+
+class _GXModule:
+    """`gx` proxy: `gx.expectations.X` imports great_expectations on first use only."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_gx(), name)
+
+
+gx = _GXModule()
+
+
+@lru_cache(maxsize=1)
+def _gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations
+
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return great_expectations
+
+
+@lru_cache(maxsize=1)
+def _batch_definition():
+    """One ephemeral context, pandas data source and whole-frame batch definition per process."""
+    great_expectations = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = great_expectations.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    source = context.data_sources.add_pandas("imagine_frames")
+    asset = source.add_dataframe_asset("frame")
+    return asset.add_batch_definition_whole_dataframe("whole_frame")
+
+
+# polars dtype -> the dtype name GX reports for the pandas column `to_pandas_frame` makes of it.
+def gx_type(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "int64"
+    if dtype.is_float():
+        return "float64"
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype in (pl.String, pl.Categorical, pl.Enum):
+        return "str"
+    raise TypeError(f"no GX type mapping for polars dtype {dtype}")
+
+
+def to_pandas_frame(frame: pl.DataFrame):
+    """polars -> pandas keeping integer and boolean columns exact even when they hold nulls."""
+    pandas_frame = frame.to_pandas()
+    for name, dtype in frame.schema.items():
+        if dtype.is_integer():
+            pandas_frame[name] = pandas_frame[name].astype("Int64")
+        elif dtype == pl.Boolean:
+            pandas_frame[name] = pandas_frame[name].astype("boolean")
+    return pandas_frame
+
+
+def expect_columns(schema: Mapping[str, pl.DataType]) -> list:
+    """Expectations that every column of `schema` exists and holds the schema's type."""
+    out = []
+    for column, dtype in schema.items():
+        out.append(gx.expectations.ExpectColumnToExist(column=column))
+        out.append(gx.expectations.ExpectColumnValuesToBeOfType(column=column, type_=gx_type(dtype)))
+    return out
+
+
+def flag(ok: pl.Expr, shown: pl.Expr) -> pl.Expr:
+    """Row rule: null where `ok` holds, else `shown` as text (what the error message quotes)."""
+    return pl.when(ok.fill_null(False)).then(pl.lit(None, pl.String)).otherwise(shown.cast(pl.String))
+
+
+def _columns_of(kwargs: dict) -> list[str]:
+    columns = [kwargs["column"]] if kwargs.get("column") else []
+    for key in ("column_list", "column_A", "column_B"):
+        value = kwargs.get(key)
+        if isinstance(value, str):
+            columns.append(value)
+        elif value:
+            columns.extend(value)
+    return columns
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _plain(value: Any) -> Any:
+    """numpy/pandas scalars -> Python values; missing -> None (for readable messages)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    try:
+        if value != value:  # NaN
+            return None
+    except (TypeError, ValueError):
+        pass
+    return None if type(value).__name__ in ("NAType", "NaTType") else value
+
+
+def _describe(dataset: str, source: str, failure: dict) -> str:
+    kwargs = ", ".join(f"{k}={_short(v)}" for k, v in failure["kwargs"].items() if k != "column")
+    column = failure["column"]
+    if column and column.startswith(RULE_PREFIX):
+        line = f"{source}: {dataset}: rule {column[len(RULE_PREFIX):]!r} failed"
+    else:
+        where = f"column {column!r}" if column else "table"
+        line = f"{source}: {dataset}: {where}: {failure['expectation']}({kwargs}) failed"
+    if failure.get("count") is not None:
+        line += f": {failure['count']} of {failure['rows']} rows"
+    if failure.get("observed") is not None:
+        line += f": observed {_short(failure['observed'])}"
+    if failure.get("samples"):
+        line += f", e.g. {', '.join(_short(v, 40) for v in failure['samples'])}"
+    if failure.get("error"):
+        line += f": {failure['error']}"
+    return line
+
+
+def validate(frame: pl.DataFrame, expectations: Iterable, *, dataset: str, source: str,
+             rules: Mapping[str, pl.Expr] | None = None) -> None:
+    """Run GX `expectations` (and row `rules`) on `frame`; raise DataValidationError on any failure.
+
+    `rules` maps a rule name to a polars expression that is null on good rows and a readable
+    description of the problem on bad ones (see `flag`); each becomes a column `rule:<name>` with
+    an ExpectColumnValuesToBeNull expectation, so it is reported like any other.
+    """
+    expectations = list(expectations)
+    columns = frame.columns
+    failures: list[dict] = []
+    for name, expr in (rules or {}).items():
+        try:
+            frame = frame.with_columns(expr.cast(pl.String).alias(RULE_PREFIX + name))
+        except Exception as exc:  # e.g. a column of the wrong type: report, do not crash
+            failures.append({"column": RULE_PREFIX + name, "expectation": "rule", "kwargs": {},
+                             "error": f"could not be evaluated: {str(exc).splitlines()[0]}"})
+            continue
+        expectations.append(gx.expectations.ExpectColumnValuesToBeNull(column=RULE_PREFIX + name))
+
+    runnable = []
+    reported: set[str] = set()
+    for expectation in expectations:
+        kwargs = {k: v for k, v in expectation.configuration.kwargs.items() if v is not None}
+        missing = [c for c in _columns_of(kwargs) if c not in frame.columns]
+        if missing:  # GX reports a missing column inconsistently; state it plainly, once per column
+            if missing[0] in reported:
+                continue
+            reported.add(missing[0])
+            failures.append({"column": missing[0], "expectation": expectation.expectation_type,
+                             "kwargs": kwargs, "error": f"column missing (frame has {columns})"})
+        else:
+            runnable.append(expectation)
+
+    if runnable:
+        batch_definition = _batch_definition()  # creates the context the suite needs
+        suite = _gx().ExpectationSuite(name=f"{dataset}_suite")
+        for expectation in runnable:
+            suite.add_expectation(expectation.copy(deep=True))
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas_frame(frame)})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = batch.validate(suite, result_format={"result_format": "SUMMARY",
+                                                          "partial_unexpected_count": 20})
+        for item in result.results:
+            if item.success:
+                continue
+            config = item.expectation_config
+            kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id" and v is not None}
+            res = item.result or {}
+            samples = []
+            for value in res.get("partial_unexpected_list") or []:
+                value = _plain(value)
+                if value not in samples:
+                    samples.append(value)
+            error = None
+            if item.exception_info and item.exception_info.get("raised_exception"):
+                error = (item.exception_info.get("exception_message") or "raised an exception").splitlines()[0]
+            columns = _columns_of(kwargs)
+            failures.append({
+                "column": columns[0] if len(columns) == 1 else (",".join(columns) or None),
+                "expectation": config.type, "kwargs": kwargs, "count": res.get("unexpected_count"),
+                "rows": frame.height, "observed": res.get("observed_value"),
+                "samples": samples[:SAMPLE_VALUES], "error": error,
+            })
+
+    if failures:
+        lines = [_describe(dataset, source, f) for f in failures]
+        header = f"{source}: {dataset}: {len(failures)} expectation(s) failed"
+        raise DataValidationError("\n".join([header, *("  " + line for line in lines)]), failures)
+
+
+__all__ = ["DataValidationError", "expect_columns", "flag", "gx", "gx_type", "to_pandas_frame", "validate"]
