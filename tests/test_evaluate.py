@@ -27,15 +27,34 @@ def test_strict_finds_the_one_annotation_error_compat_misses(train_queries, scor
     assert [k for k, v in failing[42].commonsense.items() if v is False] == ["is_valid_information_in_current_city"]
 
 
-def _passing_pairs(train_queries, scorers):
-    return [(q, q["plan"]) for q in train_queries if scorers["strict"].score(q, q["plan"]).final_pass]
+@pytest.fixture(scope="module")
+def reference_pairs(official_sandbox, scorers):
+    """The solver's certified queries with their reference plans (generated on the official data)."""
+    from imagine.queries import BuildConfig, build_queries, to_travelplanner
+
+    frames, _ = build_queries(official_sandbox, BuildConfig.from_params(
+        {"seed": 7, "counts": {"train": 0, "val": 0, "test": 45}, "import": []}))
+    return [(to_travelplanner(row), json.loads(row["reference_plan"])) for row in frames["test"].iter_rows(named=True)]
 
 
+def test_every_reference_plan_passes_strict_and_compat(reference_pairs, scorers):
+    assert len(reference_pairs) == 45
+    for query, plan in reference_pairs:
+        for mode in ("strict", "compat"):
+            verdict = scorers[mode].score(query, plan)
+            assert verdict.final_pass, (mode, verdict.reasons)
+
+
+@pytest.mark.parametrize("source", ["solver", "annotated"])
 @pytest.mark.parametrize("check", list(MUTATIONS))
-def test_mutation_flips_exactly_its_check(check, train_queries, scorers):
+def test_mutation_flips_exactly_its_check(check, source, train_queries, reference_pairs, scorers):
     scorer, mutate = scorers["strict"], MUTATIONS[check]
+    if source == "solver":
+        pairs = reference_pairs
+    else:
+        pairs = [(q, q["plan"]) for q in train_queries if scorer.score(q, q["plan"]).final_pass]
     applied = 0
-    for query, plan in _passing_pairs(train_queries, scorers):
+    for query, plan in pairs:
         mutated = mutate(query, plan, scorer.index)
         if mutated is None:
             continue
@@ -49,8 +68,8 @@ def test_mutation_flips_exactly_its_check(check, train_queries, scorers):
         if check in GATES:  # hard checks are only scored on complete, in-sandbox plans
             expected |= {k for k in HARD_CHECKS if before.hard[k] is not None}
             assert all(v is None for v in after.hard.values())
-        assert after.commonsense.get(check, after.hard.get(check)) is False, (query["idx"], after.reasons)
-        assert flipped == expected, (query["idx"], flipped, after.reasons)
+        assert after.commonsense.get(check, after.hard.get(check)) is False, (query, after.reasons)
+        assert flipped == expected, (query, flipped, after.reasons)
         assert not after.final_pass
     assert applied >= 3, f"the mutation for {check} applied to only {applied} plans"
 

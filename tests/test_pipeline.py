@@ -1,0 +1,62 @@
+"""The real DVC pipeline in a throwaway git repo: it builds, and a params change reruns only what
+depends on it."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+
+def _run(args, cwd, env):
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A copy of the tracked project (no data outputs), as its own git + DVC repo."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = tmp_path_factory.mktemp("pipeline")
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if name == "dvc.lock" or name.startswith("reports/"):
+            continue
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["queries"]["counts"] = {"train": 20, "val": 6, "test": 9}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    _run(["git", "init", "-q"], root, env)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root, env)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root, env)
+    return root, env
+
+
+def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
+    root, env = repo
+    dvc = [sys.executable, "-m", "dvc"]
+    first = _run([*dvc, "repro"], root, env)
+    assert "Running stage 'sandbox'" in first and "Running stage 'queries'" in first
+    assert (root / "data/sandbox/manifest.json").is_file()
+    assert (root / "data/queries/test.parquet").is_file()
+
+    noop = _run([*dvc, "repro"], root, env)
+    assert "Running stage" not in noop and "Data and pipelines are up to date" in noop
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["queries"]["seed"] += 1
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    again = _run([*dvc, "repro"], root, env)
+    assert "Stage 'sandbox' didn't change, skipping" in again
+    assert "Running stage 'queries'" in again
+    assert "Running stage 'sandbox'" not in again
