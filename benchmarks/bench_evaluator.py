@@ -3,8 +3,8 @@
     python benchmarks/bench_evaluator.py [--plans 10000] [--sandbox data/sandbox]
         [--travelplanner data/external/travelplanner]
 
-Plans: the queries stage's reference plans when `data/queries` exists, else TravelPlanner's
-annotated train plans; half of them perturbed (a meal swapped for another city's restaurant, an
+Plans: the queries stage's reference plans when `data/queries` exists (run `dvc repro` first),
+else TravelPlanner's annotated train plans; half of them perturbed (a meal swapped for another city's restaurant, an
 entity renamed, a day dropped, the budget cut) so failing paths are timed too.
 Targets: >= 5,000 plans/s (aim 10,000), sandbox load < 2 s.
 """
@@ -23,18 +23,16 @@ from imagine.sandbox import Sandbox
 
 
 def _pairs(root: Path) -> list[tuple[dict, list]]:
-    files = sorted((root / "data" / "queries").glob("*.jsonl"))
-    source = files or [root / "data" / "external" / "travelplanner" / "train.jsonl"]
-    pairs = []
-    for path in source:
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            plan = row.get("plan") or row.get("reference_plan")
-            if isinstance(plan, str):
-                plan = json.loads(plan)
-            if plan:
-                pairs.append((row, plan))
-    return pairs
+    splits = sorted((root / "data" / "queries").glob("*.parquet"))
+    if splits:
+        import polars as pl
+
+        from imagine.queries import to_travelplanner
+
+        rows = pl.concat([pl.read_parquet(path) for path in splits], how="diagonal").iter_rows(named=True)
+        return [(to_travelplanner(row), json.loads(row["reference_plan"])) for row in rows]
+    path = root / "data" / "external" / "travelplanner" / "train.jsonl"
+    return [(row, row["plan"]) for row in map(json.loads, path.read_text().splitlines())]
 
 
 def _perturb(rng: random.Random, query: dict, plan: list, names: list[str]) -> tuple[dict, list]:

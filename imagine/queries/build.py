@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from imagine.evaluate import Scorer
+from imagine.evaluate.index import SandboxIndex
 from imagine.queries import text
 from imagine.queries.importer import read_travelplanner
 from imagine.queries.sample import SampleConfig, Sampler
@@ -72,8 +73,9 @@ class Certifier:
     def __init__(self, sandbox: Sandbox, config: BuildConfig):
         self.config = config
         self.index = SolverIndex(sandbox)
-        self.strict = Scorer(sandbox, "strict")
-        self.compat = Scorer(sandbox, "compat")
+        shared = SandboxIndex(sandbox)
+        self.strict = Scorer(shared, "strict")
+        self.compat = Scorer(shared, "compat")
         self.solver_seconds = 0.0
         self.certify_seconds = 0.0
 
