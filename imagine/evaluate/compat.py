@@ -93,17 +93,21 @@ def _valid_sequence(cities: list[str]) -> bool:
 # --- the 8 commonsense checks: each returns (passed, reason) ------------------------------------
 
 
-def reasonable_visiting_city(q, plan, ix: SandboxIndex):
+def _route(q, plan) -> tuple[list[str] | None, str | None]:
+    """The cities of each day in order, or None and why when day 1 leaves from elsewhere."""
     cities: list[str] = []
     for i, day in enumerate(plan):
-        current = day["current_city"]
-        if "from" in current:
-            pair = _travel_cities(current)
-            if i == 0 and pair[0] != q["org"]:
-                return False, f"day 1 must leave from {q['org']}"
-            cities += pair
-        else:
-            cities.append(before_paren(current))
+        pair = _travel_cities(day["current_city"])
+        if i == 0 and len(pair) == 2 and pair[0] != q["org"]:
+            return None, f"day 1 must leave from {q['org']}"
+        cities += pair
+    return cities, None
+
+
+def reasonable_visiting_city(q, plan, ix: SandboxIndex):
+    cities, problem = _route(q, plan)
+    if cities is None:
+        return False, problem
     if cities[0] != cities[-1]:
         return False, "the trip is not a closed loop"
     if not _valid_sequence(cities):
@@ -226,17 +230,10 @@ def not_absent(q, plan, ix):
     filled_days = sum(1 for day in plan if day != {} and day["current_city"] != _NOT_NEEDED)
     if filled_days != days:
         return False, f"the plan should have {days} days"
-    visited: set[str] = set()
-    for i, day in enumerate(plan):
-        current = day["current_city"]
-        if "from" in current:
-            pair = _travel_cities(current)
-            if i == 0 and pair[0] != q["org"]:
-                return False, f"day 1 must leave from {q['org']}"
-            visited.update(pair)
-        else:
-            visited.add(before_paren(current))
-    visited.discard(q["org"])
+    cities, problem = _route(q, plan)
+    if cities is None:
+        return False, problem
+    visited = set(cities) - {q["org"]}
     if len(visited) != q["visiting_city_number"]:
         return False, f"the plan should visit {q['visiting_city_number']} cities"
     filled = 0
@@ -259,16 +256,6 @@ def not_absent(q, plan, ix):
     return True, None
 
 
-COMMONSENSE = {
-    "is_reasonable_visiting_city": reasonable_visiting_city,
-    "is_valid_restaurants": valid_restaurants,
-    "is_valid_attractions": valid_attractions,
-    "is_valid_accommodation": valid_accommodation,
-    "is_valid_transportation": valid_transportation,
-    "is_valid_information_in_current_city": valid_information_in_current_city,
-    "is_valid_information_in_sandbox": valid_information_in_sandbox,
-    "is_not_absent": not_absent,
-}
 
 
 # --- the 5 hard checks ----------------------------------------------------------------------------
@@ -372,12 +359,3 @@ def valid_transportation_constraint(q, plan, ix):
         if transport and transport != "-" and banned and banned in transport:
             return False, f"day {i + 1} uses {banned.lower()} ({rule})"
     return True, None
-
-
-# valid_cost is `total_cost(...) <= budget`, decided by the scorer, which also reports the cost.
-HARD = {
-    "valid_room_rule": valid_room_rule,
-    "valid_cuisine": valid_cuisine,
-    "valid_room_type": valid_room_type,
-    "valid_transportation": valid_transportation_constraint,
-}

@@ -13,8 +13,26 @@ from imagine.evaluate import compat, strict
 from imagine.evaluate.index import SandboxIndex
 from imagine.sandbox import Sandbox
 
-COMMONSENSE_CHECKS = tuple(strict.COMMONSENSE)
-HARD_CHECKS = ("valid_cost", *strict.HARD)
+# Official check name -> the function implementing it, by that name, in `compat` and in `strict`.
+COMMONSENSE = {
+    "is_reasonable_visiting_city": "reasonable_visiting_city",
+    "is_valid_restaurants": "valid_restaurants",
+    "is_valid_attractions": "valid_attractions",
+    "is_valid_accommodation": "valid_accommodation",
+    "is_valid_transportation": "valid_transportation",
+    "is_valid_information_in_current_city": "valid_information_in_current_city",
+    "is_valid_information_in_sandbox": "valid_information_in_sandbox",
+    "is_not_absent": "not_absent",
+}
+# valid_cost is `total_cost(...) <= budget`, decided here, where the cost is also reported.
+HARD = {
+    "valid_room_rule": "valid_room_rule",
+    "valid_cuisine": "valid_cuisine",
+    "valid_room_type": "valid_room_type",
+    "valid_transportation": "valid_transportation_constraint",
+}
+COMMONSENSE_CHECKS = tuple(COMMONSENSE)
+HARD_CHECKS = ("valid_cost", *HARD)
 # Which query constraint makes each hard check apply (valid_cost always applies).
 HARD_CONSTRAINT = {"valid_room_rule": "house rule", "valid_cuisine": "cuisine",
                    "valid_room_type": "room type", "valid_transportation": "transportation"}
@@ -123,9 +141,9 @@ class Scorer:
             return passed
 
         commonsense = {}
-        for name, check in self._rules.COMMONSENSE.items():
+        for name, function in COMMONSENSE.items():
             extra = (len(plan),) if self.mode == "strict" and name == "is_not_absent" else ()
-            commonsense[name] = run(name, check, *extra)
+            commonsense[name] = run(name, getattr(self._rules, function), *extra)
         scored = bool(commonsense["is_not_absent"] and commonsense["is_valid_information_in_sandbox"])
         cost = None
         if scored:
@@ -136,7 +154,7 @@ class Scorer:
             hard = {"valid_cost": cost is not None and cost <= q["budget"]}
             if cost is not None and not hard["valid_cost"]:
                 reasons["valid_cost"] = f"cost {cost:g} exceeds budget {q['budget']:g}"
-            hard |= {name: run(name, check) for name, check in self._rules.HARD.items()}
+            hard |= {name: run(name, getattr(self._rules, function)) for name, function in HARD.items()}
         else:
             hard = {name: None for name in HARD_CHECKS}
             for name in applicable_hard(q):

@@ -150,26 +150,23 @@ def reasonable_visiting_city(q, days: list[Day], ix: SandboxIndex):
     return True, None
 
 
-def valid_restaurants(q, days, ix):
+def _first_repeat(visits):
+    """(verdict, reason) for (day, label, text) visits: fails at the first place seen twice."""
     seen = set()
-    for day in days:
-        for meal, text in day.meals:
-            key = _key(text)
-            if key in seen:
-                return False, f"day {day.index + 1} {meal} repeats {text!r}"
-            seen.add(key)
+    for day, label, text in visits:
+        key = _key(text)
+        if key in seen:
+            return False, f"day {day.index + 1} {label} repeats {text!r}"
+        seen.add(key)
     return True, None
+
+
+def valid_restaurants(q, days, ix):
+    return _first_repeat((day, meal, text) for day in days for meal, text in day.meals)
 
 
 def valid_attractions(q, days, ix):
-    seen = set()
-    for day in days:
-        for text in day.attractions:
-            key = _key(text)
-            if key in seen:
-                return False, f"day {day.index + 1} repeats attraction {text!r}"
-            seen.add(key)
-    return True, None
+    return _first_repeat((day, "attraction", text) for day in days for text in day.attractions)
 
 
 def valid_accommodation(q, days, ix):
@@ -274,16 +271,6 @@ def not_absent(q, days, ix, plan_length: int):
     return True, None
 
 
-COMMONSENSE = {
-    "is_reasonable_visiting_city": reasonable_visiting_city,
-    "is_valid_restaurants": valid_restaurants,
-    "is_valid_attractions": valid_attractions,
-    "is_valid_accommodation": valid_accommodation,
-    "is_valid_transportation": valid_transportation,
-    "is_valid_information_in_current_city": valid_information_in_current_city,
-    "is_valid_information_in_sandbox": valid_information_in_sandbox,
-    "is_not_absent": not_absent,
-}
 
 
 # --- the 5 hard checks (only run on plans that are complete and in the sandbox) -------------------
@@ -360,12 +347,3 @@ def valid_transportation_constraint(q, days, ix):
         if day.transport is not None and day.transport.mode == banned:
             return False, f"day {day.index + 1} uses {banned} ({rule})"
     return True, None
-
-
-# valid_cost is `total_cost(...) <= budget`, decided by the scorer, which also reports the cost.
-HARD = {
-    "valid_room_rule": valid_room_rule,
-    "valid_cuisine": valid_cuisine,
-    "valid_room_type": valid_room_type,
-    "valid_transportation": valid_transportation_constraint,
-}
