@@ -50,6 +50,13 @@ def ground_cost(mode: str, distance_km: float, people: int) -> int:
     return int(distance_km) * math.ceil(people / 4)
 
 
+def format_answer(reasoning: str, reflection: str | None, plan: list) -> str:
+    """The distilled assistant turn (DESIGN section 1): think block with the reasoning, the
+    REFLECTION block (the reflector's correction, or "No errors."), the closing line, then the plan."""
+    return (f"<think>\n{reasoning.strip()}\n{REFLECTION_HEADER}\n{(reflection or 'No errors.').strip()}\n"
+            f"{CLOSING_LINE}\n</think>\n{json.dumps(plan, ensure_ascii=False)}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading model outputs
 

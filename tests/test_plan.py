@@ -58,3 +58,13 @@ def test_failures_are_data_with_the_raw_text(text, error):
     assert not out.ok and out.plan is None
     assert error in out.error
     assert out.raw == (text if isinstance(text, str) else repr(text))
+
+
+def test_format_answer_round_trips_through_the_parser():
+    from imagine.plan import format_answer
+
+    text = format_answer("Step 1: pick a flight.", "Day 2 lunch repeated; replaced.", PLAN)
+    out = parse_output(text)
+    assert out.ok and out.plan == PLAN
+    assert out.reasoning == "Step 1: pick a flight." and out.reflection == "Day 2 lunch repeated; replaced."
+    assert parse_output(format_answer("r", None, PLAN)).reflection == "No errors."
