@@ -48,6 +48,8 @@ examples:
   imagine audit "SELECT q.query_id, c.state FROM queries q JOIN cities c ON c.city = q.dest LIMIT 5"
   imagine audit --format csv "SELECT * FROM cities" > cities.csv
   echo "DESCRIBE flights" | imagine audit -
+  imagine audit --saved                       # list the saved audit queries
+  imagine audit --saved judge_agreement       # run one (imagine/audit/queries/judge_agreement.sql)
 
 exit status: 0 on success, 2 on a refused statement, an SQL error, or missing data."""
 
@@ -69,6 +71,13 @@ def add_audit(subparsers) -> None:
         help="list the available views with their row counts, files, and column types",
     )
     parser.add_argument(
+        "--saved",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="run the saved audit query NAME (imagine/audit/queries/NAME.sql); without NAME, list them",
+    )
+    parser.add_argument(
         "--data", default="data", metavar="DIR", help="the data directory (default: %(default)s)"
     )
     parser.add_argument(
@@ -81,6 +90,8 @@ def add_audit(subparsers) -> None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    if args.saved is not None:
+        return run_saved_audit(args)
     if args.list:
         if args.sql is not None:
             raise CLIError("give either --list or a query, not both")
@@ -90,6 +101,26 @@ def run_audit(args: argparse.Namespace) -> int:
         raise CLIError('no query given: imagine audit "SELECT ..." (or --list to see the views)')
     sql = sys.stdin.read() if args.sql == "-" else args.sql
     columns, rows = run_sql(sql, args.data)
+    print_rows(columns, rows, args.format)
+    return EXIT_OK
+
+
+def run_saved_audit(args: argparse.Namespace) -> int:
+    from imagine.audit.saved import get, saved_queries
+
+    if args.sql is not None or args.list:
+        raise CLIError("give either --saved or a query / --list, not both")
+    if not args.saved:
+        queries = saved_queries()
+        rows = [(query.name, query.description) for query in queries]
+        if args.format == "table":
+            width = max((len(name) for name, _ in rows), default=0)
+            for name, description in rows:
+                print(f"{name.ljust(width)}  {description}")
+        else:
+            print_rows(["name", "description"], rows, args.format)
+        return EXIT_OK
+    columns, rows = run_sql(get(args.saved).sql, args.data)
     print_rows(columns, rows, args.format)
     return EXIT_OK
 

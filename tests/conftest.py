@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,16 @@ def scorers(official_sandbox):
 
     index = SandboxIndex(official_sandbox)
     return {"compat": Scorer(index, "compat"), "strict": Scorer(index, "strict")}
+
+
+# No test may reach a model hub: transformers/huggingface_hub read these when first imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """Folder of a tiny randomly initialised Llama-style chat model + tokenizer (built offline, seeded)."""
+    from tests.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_model") / "model")

@@ -20,7 +20,7 @@ def _run(args, cwd, env):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
+def repo(tmp_path_factory, tiny_model):
     """A copy of the tracked project (no data outputs), as its own git + DVC repo."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
@@ -33,7 +33,10 @@ def repo(tmp_path_factory):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
     params = yaml.safe_load((root / "params.yaml").read_text())
+    # Small but whole: few queries, and the tiny test model as the local student (no download).
     params["queries"]["counts"] = {"train": 20, "val": 6, "test": 9}
+    params["queries"]["import"] = []
+    params["base_model"]["local_path"] = str(tiny_model)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     _run(["git", "init", "-q"], root, env)
@@ -45,10 +48,13 @@ def repo(tmp_path_factory):
 def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     root, env = repo
     dvc = [sys.executable, "-m", "dvc"]
+    stages = ("sandbox", "queries", "traces", "base_model", "filter", "audit")
     first = _run([*dvc, "repro"], root, env)
-    assert "Running stage 'sandbox'" in first and "Running stage 'queries'" in first
-    assert (root / "data/sandbox/manifest.json").is_file()
-    assert (root / "data/queries/test.parquet").is_file()
+    for stage in stages:
+        assert f"Running stage '{stage}'" in first
+    for output in ("data/sandbox/manifest.json", "data/queries/test.parquet", "data/traces/traces.parquet",
+                   "data/filtered/sft.parquet", "reports/audit.json"):
+        assert (root / output).is_file(), output
 
     noop = _run([*dvc, "repro"], root, env)
     assert "Running stage" not in noop and "Data and pipelines are up to date" in noop
@@ -57,6 +63,7 @@ def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     params["queries"]["seed"] += 1
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     again = _run([*dvc, "repro"], root, env)
-    assert "Stage 'sandbox' didn't change, skipping" in again
-    assert "Running stage 'queries'" in again
-    assert "Running stage 'sandbox'" not in again
+    for stage in ("sandbox", "base_model"):
+        assert f"Stage '{stage}' didn't change, skipping" in again
+    for stage in ("queries", "traces", "filter", "audit"):
+        assert f"Running stage '{stage}'" in again

@@ -63,6 +63,11 @@ class Output:
 OnOutput = Callable[[int, Output], None]
 
 
+class BackendError(RuntimeError):
+    """The backend cannot go on: bad config, a missing dependency or key, or more failed calls
+    than its `max_failures` allows. Single failed calls are Outputs with `error`, not this."""
+
+
 class Backend(ABC):
     """A model behind `generate`. Subclasses set `name` and `model`."""
 

@@ -1,0 +1,147 @@
+"""Suites for the `filter` stage's outputs: data/filtered/sft.parquet and grpo_prompts.parquet.
+
+sft: every column with its type; ids and levels valid; (split, query_id) unique; the prompt is
+exactly [system, user] and the completion exactly one assistant message with non-empty text; the
+assistant text is the DESIGN section 1 layout (starts with `<think>`, holds the REFLECTION header
+line and the closing line verbatim, once each and in that order, then `</think>` and a JSON plan that
+`imagine.plan.parse_output` reads); an unreflected sample's reflection is "No errors.", a reflected
+one's is not; 1 <= tokens <= the token budget.
+
+grpo_prompts: every column with its type; (split, query_id) unique; the prompt is [system, user];
+query_json parses into a query the scorer accepts and agrees with the flat columns.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from imagine.checks import expect_columns, flag, gx, validate
+from imagine.filtering import GRPO_COLUMNS, NO_ERRORS, SFT_COLUMNS
+from imagine.plan import CLOSING_LINE, REFLECTION_HEADER, parse_output
+
+LEVELS = ["easy", "medium", "hard"]
+
+
+def _scalar(schema: dict) -> dict:
+    return {c: t for c, t in schema.items() if not isinstance(t, pl.List)}
+
+
+def _roles(column: str) -> pl.Expr:
+    return pl.col(column).list.eval(pl.element().struct.field("role").fill_null("<null>")).list.join(",")
+
+
+def _contents_ok(column: str) -> pl.Expr:
+    return pl.col(column).list.eval(
+        pl.element().struct.field("content").fill_null("").str.strip_chars().str.len_chars() > 0).list.all()
+
+
+def _who(text: str, *exprs: pl.Expr) -> pl.Expr:
+    return pl.format("{}: " + text, pl.col("query_id"), *exprs)
+
+
+def _assistant_problem(text) -> str | None:
+    """Why an assistant turn is not the DESIGN section 1 layout, or None."""
+    if not isinstance(text, str):
+        return "no assistant text"
+    if not text.startswith("<think>\n"):
+        return "does not start with '<think>\\n'"
+    for line in (REFLECTION_HEADER, CLOSING_LINE, "</think>"):
+        if text.count(line) != 1:
+            return f"{line[:30]!r} appears {text.count(line)} times"
+    header, closing, think_end = (text.index(s) for s in (REFLECTION_HEADER, CLOSING_LINE, "</think>"))
+    if not header < closing < think_end:
+        return "REFLECTION header, closing line and </think> out of order"
+    if f"\n{REFLECTION_HEADER}\n" not in text or f"\n{CLOSING_LINE}\n</think>\n" not in text:
+        return "REFLECTION header or closing line not on a line of its own"
+    parsed = parse_output(text)
+    if not parsed.ok:
+        return f"plan does not parse: {parsed.error}"
+    if not parsed.reasoning:
+        return "empty reasoning"
+    if not parsed.reflection:
+        return "empty reflection"
+    return None
+
+
+def _reflection(text) -> str | None:
+    return parse_output(text).reflection if isinstance(text, str) else None
+
+
+def sft_suite(max_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
+    E = gx.expectations
+    assistant = pl.col("completion").list.first().struct.field("content")
+    reflection = assistant.map_elements(_reflection, return_dtype=pl.String)
+    expectations = [
+        *expect_columns(_scalar(SFT_COLUMNS)),
+        *[E.ExpectColumnToExist(column=c) for c in ("prompt", "completion")],
+        *[E.ExpectColumnValuesToNotBeNull(column=c) for c in SFT_COLUMNS],
+        E.ExpectCompoundColumnsToBeUnique(column_list=["split", "query_id"]),
+        E.ExpectColumnValuesToBeInSet(column="level", value_set=LEVELS),
+        E.ExpectColumnValuesToBeBetween(column="tokens", min_value=1, max_value=max_tokens),
+    ]
+    rules = {
+        "prompt_is_system_user": flag(_roles("prompt") == "system,user", _who("prompt roles [{}]", _roles("prompt"))),
+        "completion_is_one_assistant_turn": flag(_roles("completion") == "assistant",
+                                                 _who("completion roles [{}]", _roles("completion"))),
+        "messages_not_empty": flag(_contents_ok("prompt") & _contents_ok("completion"),
+                                   _who("an empty message")),
+        "assistant_layout": pl.format("{}: {}", pl.col("query_id"),
+                                      assistant.map_elements(_assistant_problem, return_dtype=pl.String)),
+        "no_errors_iff_not_reflected": flag(
+            (reflection == NO_ERRORS) != pl.col("reflected"),
+            _who("reflected={} with reflection {}", pl.col("reflected"), reflection.str.slice(0, 40))),
+    }
+    return expectations, rules
+
+
+def _query_problem(row: dict) -> str | None:
+    from imagine.evaluate import QueryError, normalize_query
+
+    try:
+        query = json.loads(row["query_json"])
+        normalize_query(query)
+    except (TypeError, json.JSONDecodeError) as exc:
+        return f"query_json does not parse: {exc}"
+    except QueryError as exc:
+        return f"query_json is not a valid query: {exc}"
+    for column in ("org", "dest", "days", "visiting_city_number", "people_number", "budget", "level"):
+        if query.get(column) != row[column]:
+            return f"query_json {column}={query.get(column)!r} but column {column}={row[column]!r}"
+    if len(query["date"]) != query["days"]:
+        return f"{len(query['date'])} dates for {query['days']} days"
+    return None
+
+
+def grpo_suite(max_prompt_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
+    E = gx.expectations
+    fields = ["query_json", "org", "dest", "days", "visiting_city_number", "people_number", "budget", "level"]
+    problem = pl.struct(fields).map_elements(_query_problem, return_dtype=pl.String)
+    expectations = [
+        *expect_columns(_scalar(GRPO_COLUMNS)),
+        E.ExpectColumnToExist(column="prompt"),
+        *[E.ExpectColumnValuesToNotBeNull(column=c) for c in GRPO_COLUMNS],
+        E.ExpectCompoundColumnsToBeUnique(column_list=["split", "query_id"]),
+        E.ExpectColumnValuesToBeInSet(column="level", value_set=LEVELS),
+        E.ExpectColumnValuesToBeInSet(column="days", value_set=[3, 5, 7]),
+        E.ExpectColumnValuesToBeBetween(column="people_number", min_value=1, max_value=8),
+        E.ExpectColumnValuesToBeBetween(column="budget", min_value=0, strict_min=True),
+        E.ExpectColumnValuesToBeBetween(column="prompt_tokens", min_value=1, max_value=max_prompt_tokens),
+    ]
+    rules = {
+        "prompt_is_system_user": flag(_roles("prompt") == "system,user", _who("prompt roles [{}]", _roles("prompt"))),
+        "messages_not_empty": flag(_contents_ok("prompt"), _who("an empty message")),
+        "query_json_valid": pl.format("{}: {}", pl.col("query_id"), problem),
+    }
+    return expectations, rules
+
+
+def validate_sft(frame: pl.DataFrame, *, source: str, max_tokens: int | None = None) -> None:
+    expectations, rules = sft_suite(max_tokens)
+    validate(frame, expectations, dataset="sft", source=source, rules=rules)
+
+
+def validate_grpo(frame: pl.DataFrame, *, source: str, max_prompt_tokens: int | None = None) -> None:
+    expectations, rules = grpo_suite(max_prompt_tokens)
+    validate(frame, expectations, dataset="grpo_prompts", source=source, rules=rules)

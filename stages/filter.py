@@ -1,0 +1,133 @@
+"""DVC stage `filter`: MAS traces -> SFT samples and GRPO prompts, ready for TRL.
+
+Reads `filter:` from params.yaml, data/traces/{traces,turns}.parquet, data/queries/*.parquet and the
+student's tokenizer (`filter.tokenizer`, the `base_model` stage's folder). Keeps the traces whose
+final plan passes every strict check (and the optional conditions: a reflection, no lazy reflection,
+at most `max_tokens` under the student's chat template, no duplicates); counts every dropped trace
+by reason. Validates both outputs with their Great Expectations suites and writes
+data/filtered/sft.parquet and grpo_prompts.parquet atomically, metrics to reports/filter.json.
+Invalid data or inputs: exit 1 with the reason, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from imagine.io import atomic_path, read_params, write_json
+
+
+def load_tokenizer(path: str | None):
+    """The student's tokenizer (with its chat template) from a checkpoint folder; None when `path` is null."""
+    if path is None:
+        return None
+    folder = Path(path)
+    if not (folder / "tokenizer_config.json").exists():
+        raise FileNotFoundError(
+            f"no tokenizer in {str(folder)!r} (filter.tokenizer): run `dvc repro base_model` first, "
+            "or set filter.tokenizer to a checkpoint folder (null = approximate token counts)")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"the tokenizer in {str(folder)!r} has no chat template")
+    return tokenizer
+
+
+def prompt_builder(sandbox_dir: str, caps: dict | None):
+    """The Reasoner's prompt for a query without a reasoner turn, built by the very functions the traces
+    stage uses (imagine.mas.prompts, with the same `traces.reference` caps), so SFT, GRPO and the
+    teacher see one prompt. The sandbox is loaded on first use only."""
+    from imagine.evaluate.index import SandboxIndex
+    from imagine.mas.prompts import Caps, reasoner_messages, reference_info
+    from imagine.sandbox import Sandbox
+
+    caps = Caps.from_params(caps)
+    index = None
+
+    def build(row: dict) -> list:
+        nonlocal index
+        if index is None:
+            index = SandboxIndex(Sandbox.load(sandbox_dir))
+        return reasoner_messages(row, reference_info(row, index, caps))
+
+    return build
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--traces", default="data/traces", help="traces folder (default: %(default)s)")
+    parser.add_argument("--queries", default="data/queries", help="queries folder (default: %(default)s)")
+    parser.add_argument("--out", default="data/filtered", help="folder to write (default: %(default)s)")
+    parser.add_argument("--metrics", default="reports/filter.json", help="metrics JSON (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    import polars as pl
+
+    from imagine.checks import DataValidationError
+    from imagine.checks.filtered import validate_grpo, validate_sft
+    from imagine.filtering import FilterConfig, FilterError, filter_traces, prompt_drift, reasoner_prompts
+
+    started = time.perf_counter()
+    try:
+        all_params = read_params(args.params)
+        params = all_params.get("filter", {}) or {}
+        config = FilterConfig.from_params(params)
+        traces_dir = Path(args.traces)
+        for name in ("traces.parquet", "turns.parquet"):
+            if not (traces_dir / name).exists():
+                raise FileNotFoundError(f"no {traces_dir / name}: run `dvc repro traces` first")
+        traces = pl.read_parquet(traces_dir / "traces.parquet")
+        turns = pl.read_parquet(traces_dir / "turns.parquet", columns=["query_id", "split", "round", "role",
+                                                                      "prompt", "output"])
+        files = sorted(Path(args.queries).glob("*.parquet"))
+        if not files:
+            raise FileNotFoundError(f"no query files in {args.queries}: run `dvc repro queries` first")
+        queries = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+        tokenizer = load_tokenizer(params.get("tokenizer", "models/base"))
+        loaded = time.perf_counter()
+        builder = prompt_builder(params.get("sandbox", "data/sandbox"),
+                                 (all_params.get("traces") or {}).get("reference"))
+        result = filter_traces(traces, turns, queries, config, tokenizer, prompt_builder=builder)
+        drift = None
+        if result.grpo_built:  # some GRPO prompts were rebuilt: they must equal the Reasoner's prompts
+            drift = prompt_drift(reasoner_prompts(turns, traces), queries, builder)
+            if drift["mismatched"]:
+                raise ValueError(f"rebuilt prompts differ from the reasoner turns' prompts for {drift['mismatched']} "
+                                 f"of {drift['checked']} queries (e.g. {drift['examples']}): the traces were made "
+                                 "with other prompts or traces.reference caps; rerun `dvc repro traces`")
+        filtered = time.perf_counter()
+        validate_sft(result.sft, source=f"{args.out}/sft.parquet", max_tokens=config.max_tokens)
+        validate_grpo(result.grpo, source=f"{args.out}/grpo_prompts.parquet",
+                      max_prompt_tokens=config.grpo_max_prompt_tokens)
+        validated = time.perf_counter()
+    except (DataValidationError, FilterError, ValueError, OSError) as exc:
+        print(f"filter: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("filter: nothing written", file=sys.stderr)
+        return 1
+
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        result.sft.write_parquet(tmp / "sft.parquet")
+        result.grpo.write_parquet(tmp / "grpo_prompts.parquet")
+    metrics = result.metrics()
+    metrics["params"] = {"require_reflection": config.require_reflection, "drop_lazy": config.drop_lazy,
+                         "max_tokens": config.max_tokens, "dedupe": config.dedupe,
+                         "grpo_source": config.grpo_source, "tokenizer": params.get("tokenizer", "models/base")}
+    metrics["grpo"]["prompt_drift"] = drift
+    metrics["seconds"] = {"load": round(loaded - started, 2), "filter": round(filtered - loaded, 2),
+                          "validate": round(validated - filtered, 2),
+                          "wall": round(time.perf_counter() - started, 2)}
+    write_json(args.metrics, metrics)
+    dropped = ", ".join(f"{k} {v}" for k, v in result.dropped.items() if v) or "none"
+    print(f"filter: kept {result.sft.height} of {metrics['traces']} traces (dropped: {dropped}); "
+          f"{result.grpo.height} GRPO prompts; tokens p50 {metrics['sft']['tokens']['p50']} "
+          f"max {metrics['sft']['tokens']['max']}; {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
