@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import decimal
 import json
 import sys
 from collections.abc import Callable, Sequence
 
 from imagine.audit import AuditError, list_views, run_sql
+from imagine.audit.values import jsonable
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -221,7 +221,7 @@ def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> Non
     out = out or sys.stdout
     if fmt == "json":
         records = [dict(zip(columns, row)) for row in rows]
-        out.write(json.dumps(records, indent=2, default=_json_default, ensure_ascii=False) + "\n")
+        out.write(json.dumps(jsonable(records), indent=2, default=str, ensure_ascii=False) + "\n")
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
@@ -291,7 +291,7 @@ def _table_cell(value) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, (dict, list)):
-        text = json.dumps(value, default=_json_default, ensure_ascii=False)
+        text = json.dumps(jsonable(value), default=str, ensure_ascii=False)
     else:
         text = str(value)
     return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
@@ -301,24 +301,12 @@ def _csv_cell(value):
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, default=_json_default, ensure_ascii=False)
+        return json.dumps(jsonable(value), default=str, ensure_ascii=False)
     return value
 
 
 def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _json_default(value):
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    return str(value)
 
 
 if __name__ == "__main__":

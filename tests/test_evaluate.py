@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from imagine.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, Scorer, summarize, normalize_query
+from imagine.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, summarize, normalize_query
 from imagine.evaluate.files import InputError, evaluate_files
 from tests.mutations import MUTATIONS
 

@@ -11,13 +11,13 @@ tables, and `metrics`, the numbers nested by query name for `dvc metrics`:
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import run_sql
+from .values import jsonable
 from .errors import AuditError
 
 QUERIES_DIR = Path(__file__).with_name("queries")
@@ -86,7 +86,7 @@ def run_all(data_dir: str | Path = "data", directory: str | Path = QUERIES_DIR, 
         tables[query.name] = {
             "description": query.description,
             "columns": columns,
-            "rows": [[_jsonable(v) for v in row] for row in rows[:MAX_TABLE_ROWS]],
+            "rows": [[jsonable(v) for v in row] for row in rows[:MAX_TABLE_ROWS]],
             "row_count": len(rows),
         }
     out = {"metrics": metrics, "tables": tables}
@@ -138,24 +138,6 @@ def _key_text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _jsonable(value):
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 __all__ = ["MAX_TABLE_ROWS", "QUERIES_DIR", "SavedQuery", "get", "run_all", "run_saved", "saved_queries",

@@ -21,6 +21,7 @@ import re
 
 from imagine.evaluate.index import SandboxIndex
 from imagine.plan import MEALS
+from imagine.sandbox import ROOM_TYPE_OK
 
 _FROM_TO = re.compile(r"from\s+(.+?)\s+to\s+([^,]+)")
 _NOT_NEEDED = "You don't need to fill in the information for this or later days."
@@ -45,6 +46,14 @@ def name_city(text: str) -> tuple[str, str]:
     if not comma or not tail:
         return "-", "-"
     return head.rsplit("\n", 1)[-1].strip(), before_paren(tail.strip()).strip()
+
+
+def _leg_cities(day: dict) -> tuple[str | None, str | None]:
+    """'from A to B' of the transportation string, else of current_city."""
+    origin, dest = from_to(day["transportation"])
+    if origin is None or dest is None:
+        origin, dest = from_to(day["current_city"])
+    return origin, dest
 
 
 def _filled(day: dict, key: str) -> bool:
@@ -197,9 +206,7 @@ def valid_information_in_sandbox(q, plan, ix):
     for i, day in enumerate(plan):
         transport = day["transportation"]
         if transport and transport != "-":
-            origin, dest = from_to(transport)
-            if origin is None or dest is None:
-                origin, dest = from_to(day["current_city"])
+            origin, dest = _leg_cities(day)
             lowered = transport.lower()
             if "flight number" in lowered:
                 number = transport.split("Flight Number: ")[1].split(",")[0]
@@ -267,9 +274,7 @@ def total_cost(q, plan, ix) -> float:
     for day in plan:
         transport = day["transportation"]
         if transport and transport != "-":
-            origin, dest = from_to(transport)
-            if origin is None or dest is None:
-                origin, dest = from_to(day["current_city"])
+            origin, dest = _leg_cities(day)
             lowered = transport.lower()
             if origin is None or dest is None:
                 pass
@@ -328,14 +333,6 @@ def valid_cuisine(q, plan, ix):
     return (False, f"cuisine {missing[0]} is not served") if missing else (None, None)
 
 
-_ROOM_TYPE_OK = {
-    "not shared room": lambda t: t != "Shared room",
-    "shared room": lambda t: t == "Shared room",
-    "private room": lambda t: t == "Private room",
-    "entire room": lambda t: t == "Entire home/apt",
-}
-
-
 def valid_room_type(q, plan, ix):
     wanted = q["local_constraint"]["room type"]
     if wanted is None:
@@ -343,8 +340,7 @@ def valid_room_type(q, plan, ix):
     for i, day in enumerate(plan):
         if day["accommodation"] and day["accommodation"] != "-":
             rows = ix.containing("accommodations", *name_city(day["accommodation"]))
-            accept = _ROOM_TYPE_OK.get(wanted)
-            if rows and accept is not None and not accept(rows[0]["room_type"]):
+            if rows and not ROOM_TYPE_OK[wanted](rows[0]["room_type"]):
                 return False, f"day {i + 1} accommodation is not a {wanted}"
     return True, None
 

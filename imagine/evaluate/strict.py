@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from imagine.evaluate.index import SandboxIndex, city_name, parse_entity
 from imagine.plan import MEALS
+from imagine.sandbox import ROOM_TYPE_OK
 
 _TRAVEL = re.compile(r"^\s*from\s+(.+?)\s+to\s+(.+?)\s*$", re.IGNORECASE | re.DOTALL)
 _FLIGHT_NUMBER = re.compile(r"flight\s*number\s*:\s*([A-Za-z0-9]+)", re.IGNORECASE)
@@ -27,7 +28,6 @@ _ARRIVE = re.compile(r"arrival\s+time\s*:\s*(\d{1,2}:\d{2})", re.IGNORECASE)
 _SELF_DRIVING = ("self-driving", "self driving", "selfdriving", "driving", "drive", "car")
 _TAXI = ("taxi", "cab")
 TEXT_FIELDS = ("current_city", "transportation", *MEALS, "attraction", "accommodation")
-ROOM_TYPES = {"entire room": "Entire home/apt", "private room": "Private room", "shared room": "Shared room"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,8 +332,7 @@ def valid_room_type(q, days, ix):
     if wanted is None:
         return None, None
     for day, row in _stays(days, ix):
-        ok = row["room_type"] != "Shared room" if wanted == "not shared room" else row["room_type"] == ROOM_TYPES.get(wanted)
-        if not ok:
+        if not ROOM_TYPE_OK[wanted](row["room_type"]):
             return False, f"day {day.index + 1} accommodation is a {row['room_type']}, not a {wanted}"
     return True, None
 

@@ -38,7 +38,8 @@ from imagine.evaluate.index import SandboxIndex, parse_entity
 from imagine.evaluate.strict import Day, parse_transport
 from imagine.llm.base import Backend, Output, Request, Sampling
 from imagine.mas.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, plan_of
-from imagine.mas.world import ROOM_TYPE_OK, World, forbidden_rules, rooms
+from imagine.mas.world import World, forbidden_rules, rooms
+from imagine.sandbox import ROOM_TYPE_OK
 from imagine.plan import MEALS, ground
 
 # Mistake kinds, in the order they are tried, and the strict check (traces column) each one breaks.

@@ -15,14 +15,6 @@ from imagine.evaluate.index import SandboxIndex
 _LOCK = threading.Lock()
 _WORLDS: dict[int, tuple[SandboxIndex, "World"]] = {}
 
-ROOM_TYPE_OK = {
-    None: lambda room: True,
-    "entire room": lambda room: room == "Entire home/apt",
-    "private room": lambda room: room == "Private room",
-    "shared room": lambda room: room == "Shared room",
-    "not shared room": lambda room: room != "Shared room",
-}
-
 
 def forbidden_rules(row: dict) -> set[str]:
     """House rules a hotel forbids: 'No parties & No pets' -> {'parties', 'pets'}."""

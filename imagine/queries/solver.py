@@ -26,15 +26,7 @@ from dataclasses import dataclass, field
 
 from imagine import plan as planfmt
 from imagine.queries.schema import flatten
-from imagine.sandbox import Sandbox
-
-ROOM_TYPE_OK = {
-    None: lambda room: True,
-    "entire room": lambda room: room == "Entire home/apt",
-    "private room": lambda room: room == "Private room",
-    "shared room": lambda room: room == "Shared room",
-    "not shared room": lambda room: room != "Shared room",
-}
+from imagine.sandbox import ROOM_TYPE_OK, Sandbox
 
 # Reasons a query is dropped, in the order they are checked.
 REASONS = ("unknown_city", "too_few_cities", "no_hotel", "too_few_restaurants", "too_few_attractions",

@@ -46,6 +46,14 @@ SCHEMA: dict[str, dict[str, pl.DataType]] = {
 }
 
 ROOM_TYPES = ("Entire home/apt", "Private room", "Shared room")
+# A query's `room type` constraint -> does a hotel's room type satisfy it (None: no constraint).
+ROOM_TYPE_OK = {
+    None: lambda room: True,
+    "entire room": lambda room: room == "Entire home/apt",
+    "private room": lambda room: room == "Private room",
+    "shared room": lambda room: room == "Shared room",
+    "not shared room": lambda room: room != "Shared room",
+}
 HOUSE_RULES = ("parties", "smoking", "children under 10", "visitors", "pets")
 CUISINES = ("Chinese", "American", "Italian", "Mexican", "Indian", "Mediterranean", "French")
 

@@ -62,7 +62,6 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, dtype: str = "float
     Returns a report: parameters, seconds (load, save, check), checkpoint bytes, the max absolute
     logit difference after the save/load round trip, and the generation check's result.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     gguf_path = Path(gguf_path)
