@@ -293,31 +293,3 @@ def test_suites_accept_good_frames_and_reject_corruption(tmp_path):
         validate_grpo(grpo.with_columns(pl.lit("{not json").alias("query_json")), source="g.parquet")
     with pytest.raises(DataValidationError, match="query_json_valid"):
         validate_grpo(grpo.with_columns(pl.lit(12345, pl.Int64).alias("budget")), source="g.parquet")
-
-
-# ------------------------------------------------------------------------- the real filtered data
-
-
-@pytest.mark.skipif(not (ROOT / "data" / "filtered" / "sft.parquet").exists(), reason="run `dvc repro filter` first")
-def test_real_sft_plans_pass_every_strict_check():
-    """Every kept sample's plan, read back from the completion text, passes the strict scorer."""
-    from imagine.evaluate import Scorer
-    from imagine.filtering import query_record
-
-    sft = pl.read_parquet(ROOT / "data" / "filtered" / "sft.parquet")
-    queries = pl.concat([pl.read_parquet(p) for p in sorted((ROOT / "data" / "queries").glob("*.parquet"))],
-                        how="diagonal_relaxed")
-    by_id = {(r["split"], r["query_id"]): r for r in queries.iter_rows(named=True)}
-    from imagine.sandbox import Sandbox
-
-    scorer = Scorer(Sandbox.load(ROOT / "data" / "sandbox"), "strict")
-    failures = []
-    for row in sft.iter_rows(named=True):
-        parsed = parse_output(row["completion"][0]["content"])
-        verdict = scorer.score(query_record(by_id[(row["split"], row["query_id"])]), parsed.plan)
-        if not verdict.final_pass:
-            failures.append((row["query_id"], verdict.reasons))
-    assert sft.height and not failures, failures[:3]
-    validate_sft(sft, source="sft.parquet")
-    grpo = pl.read_parquet(ROOT / "data" / "filtered" / "grpo_prompts.parquet")
-    validate_grpo(grpo, source="grpo_prompts.parquet")

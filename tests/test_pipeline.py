@@ -56,6 +56,8 @@ def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
                    "data/filtered/sft.parquet", "reports/audit.json"):
         assert (root / output).is_file(), output
 
+    _assert_filtered_data_passes_strict(root)
+
     noop = _run([*dvc, "repro"], root, env)
     assert "Running stage" not in noop and "Data and pipelines are up to date" in noop
 
@@ -67,3 +69,30 @@ def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
         assert f"Stage '{stage}' didn't change, skipping" in again
     for stage in ("queries", "traces", "filter", "audit"):
         assert f"Running stage '{stage}'" in again
+
+
+def _assert_filtered_data_passes_strict(root: Path) -> None:
+    """Every kept SFT sample's plan, read back from its completion text, passes the strict scorer;
+    both filtered files pass their GX suites."""
+    import polars as pl
+
+    from imagine.checks.filtered import validate_grpo, validate_sft
+    from imagine.evaluate import Scorer
+    from imagine.filtering import query_record
+    from imagine.plan import parse_output
+    from imagine.sandbox import Sandbox
+
+    sft = pl.read_parquet(root / "data/filtered/sft.parquet")
+    queries = pl.concat([pl.read_parquet(p) for p in sorted((root / "data/queries").glob("*.parquet"))],
+                        how="diagonal_relaxed")
+    by_id = {(r["split"], r["query_id"]): r for r in queries.iter_rows(named=True)}
+    scorer = Scorer(Sandbox.load(root / "data/sandbox"), "strict")
+    failures = []
+    for row in sft.iter_rows(named=True):
+        parsed = parse_output(row["completion"][0]["content"])
+        verdict = scorer.score(query_record(by_id[(row["split"], row["query_id"])]), parsed.plan)
+        if not verdict.final_pass:
+            failures.append((row["query_id"], verdict.reasons))
+    assert sft.height and not failures, failures[:3]
+    validate_sft(sft, source="sft.parquet")
+    validate_grpo(pl.read_parquet(root / "data/filtered/grpo_prompts.parquet"), source="grpo_prompts.parquet")
