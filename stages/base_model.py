@@ -24,6 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default="reports/base_model.json", help="metrics JSON (default: %(default)s)")
     args = parser.parse_args(argv)
 
+    from imagine.params import ParamsError, load_params
+
+    try:  # params are checked before any work: one line naming the bad key, nothing written
+        load_params(args.params, ["base_model"])
+    except ParamsError as exc:
+        print(f"base_model: {exc}", file=sys.stderr)
+        print("base_model: nothing written", file=sys.stderr)
+        return 1
+
     from imagine.llm.gguf import FetchError, fetch_gguf
     from imagine.train.student import StudentError, convert_gguf, prepare_local
 

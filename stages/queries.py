@@ -25,6 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default="reports/queries.json", help="metrics JSON (default: %(default)s)")
     args = parser.parse_args(argv)
 
+    from imagine.params import ParamsError, load_params
+
+    try:  # params are checked before any work: one line naming the bad key, nothing written
+        load_params(args.params, ["queries"])
+    except ParamsError as exc:
+        print(f"queries: {exc}", file=sys.stderr)
+        print("queries: nothing written", file=sys.stderr)
+        return 1
+
     import polars as pl
     from tqdm import tqdm
 

@@ -37,6 +37,10 @@ def repo(tmp_path_factory, tiny_model):
     params["queries"]["counts"] = {"train": 20, "val": 6, "test": 9}
     params["queries"]["import"] = []
     params["base_model"]["local_path"] = str(tiny_model)
+    # The tiny model's tokenizer counts many more tokens than the student's: keep every sample.
+    params["filter"]["max_tokens"] = 100_000
+    params["sft"].update(max_length=100_000, max_steps=2, save_steps=2, rl_init_step=2)
+    params["grpo"].update(max_prompt_tokens=None, max_samples=4, max_completion_length=8)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     _run(["git", "init", "-q"], root, env)
@@ -48,7 +52,7 @@ def repo(tmp_path_factory, tiny_model):
 def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     root, env = repo
     dvc = [sys.executable, "-m", "dvc"]
-    stages = ("sandbox", "queries", "traces", "base_model", "filter", "audit")
+    stages = ("sandbox", "queries", "traces", "base_model", "filter", "audit", "sft", "grpo")
     first = _run([*dvc, "repro"], root, env)
     for stage in stages:
         assert f"Running stage '{stage}'" in first
@@ -67,8 +71,14 @@ def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     again = _run([*dvc, "repro"], root, env)
     for stage in ("sandbox", "base_model"):
         assert f"Stage '{stage}' didn't change, skipping" in again
-    for stage in ("queries", "traces", "filter", "audit"):
+    for stage in ("queries", "traces", "filter", "audit", "sft", "grpo"):
         assert f"Running stage '{stage}'" in again
+
+    params["grpo"]["seed"] += 1  # a GRPO param: only `grpo` (and what follows it) reruns
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    last = _run([*dvc, "repro"], root, env)
+    assert "Running stage 'grpo'" in last
+    assert [line for line in last.splitlines() if line.startswith("Running stage")] == ["Running stage 'grpo':"]
 
 
 def _assert_filtered_data_passes_strict(root: Path) -> None:

@@ -150,7 +150,8 @@ class TransformersBackend(Backend):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
-        self.lm = AutoModelForCausalLM.from_pretrained(folder, dtype=self.dtype, local_files_only=True, **extra)
+        self.lm = AutoModelForCausalLM.from_pretrained(folder, dtype=self.dtype, local_files_only=True,
+                                                       use_safetensors=True, **extra)  # never pickle
         self.lm.to(self.device).eval()
 
         eos = self.lm.generation_config.eos_token_id

@@ -92,8 +92,18 @@ def _km(text: str | None) -> float | None:
     return float(match.group(1).replace(",", "")) if match else None
 
 
+def inside(folder: Path, path: Path) -> Path:
+    """`path` if it resolves inside `folder` (itself resolved first, so the folder may be a link);
+    a SandboxError for a file (or a sub-folder) that is a symlink leading out of the folder."""
+    root = Path(folder).resolve()
+    target = Path(path).resolve()
+    if target != root and root not in target.parents:
+        raise SandboxError(f"{path}: refused, it resolves to {target}, outside the sandbox folder {root}")
+    return path
+
+
 def _read_csv(folder: Path, table: str) -> pl.DataFrame:
-    path = folder / OFFICIAL_FILES[table]
+    path = inside(folder, folder / OFFICIAL_FILES[table])
     if not path.is_file():
         raise SandboxError(f"{path}: missing (expected the official TravelPlanner layout)")
     try:
@@ -141,7 +151,7 @@ def read_official(folder: str | Path) -> dict[str, pl.DataFrame]:
     folder = Path(folder)
     tables: dict[str, pl.DataFrame] = {}
 
-    cities_path = folder / OFFICIAL_FILES["cities"]
+    cities_path = inside(folder, folder / OFFICIAL_FILES["cities"])
     if not cities_path.is_file():
         raise SandboxError(f"{cities_path}: missing (expected the official TravelPlanner layout)")
     rows = []
@@ -243,7 +253,7 @@ class Sandbox:
         if (path / "manifest.json").is_file():
             tables = {}
             for table in TABLES:
-                file = path / f"{table}.parquet"
+                file = inside(path, path / f"{table}.parquet")
                 if not file.is_file():
                     raise SandboxError(f"{file}: missing from the built sandbox")
                 frame = pl.read_parquet(file)
@@ -251,7 +261,7 @@ class Sandbox:
                 if missing:
                     raise SandboxError(f"{file}: missing column(s) {missing}")
                 tables[table] = frame
-            return cls(tables, json.loads((path / "manifest.json").read_text()))
+            return cls(tables, json.loads(inside(path, path / "manifest.json").read_text()))
         if (path / OFFICIAL_FILES["cities"]).is_file():
             return cls(read_official(path), {"source": "travelplanner", "path": str(path)})
         raise SandboxError(

@@ -21,7 +21,7 @@ from imagine.io import atomic_path
 
 DTYPES = ("float32", "bfloat16", "float16")
 CHECK_MESSAGES = ({"role": "user", "content": "What is the capital of France? Answer in one sentence."},)
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+WEIGHT_PATTERNS = ("*.safetensors",)  # safetensors only: pickled weights (*.bin) can run code on load
 
 
 class StudentError(RuntimeError):
@@ -147,7 +147,7 @@ def generation_check(folder: str | Path, messages=CHECK_MESSAGES, max_new_tokens
 
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True).eval()
     if not tokenizer.chat_template:
         raise StudentError(f"{folder}: the saved tokenizer has no chat template")
     loaded = time.perf_counter()

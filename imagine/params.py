@@ -1,0 +1,461 @@
+"""The declared schema of params.yaml, checked before a stage does any work.
+
+Every section a stage reads (`sandbox`, `queries`, `traces`, `base_model`, `filter`) is declared here
+key by key: its type, range or choices, whether it may be null and whether it is required.
+`validate_params(params, sections)` checks the named sections and raises `ParamsError` with one
+line naming the first bad key path, e.g.
+
+    params.yaml: queries.counts.train: expected a non-negative integer, got -3
+    params.yaml: unknown key traces.rolse (did you mean roles?)
+
+Sections not asked for are not looked at, so sections declared elsewhere (sft, grpo, ...) never
+break a stage that does not read them. A dotted name (`traces.reference`) checks one sub-tree.
+Defaults stay where the code uses them; this module only says what a valid value is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+
+
+class ParamsError(ValueError):
+    """An invalid params file; the message is one line naming the key path."""
+
+
+def _show(value) -> str:
+    text = "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Spec:
+    """One value's rule. `check` raises ParamsError for the first problem under `path`."""
+
+    expected = "a value"
+
+    def check(self, value, path: str, source: str) -> None:
+        if not self.ok(value):
+            raise ParamsError(f"{source}: {path}: expected {self.expected}, got {_show(value)}")
+
+    def ok(self, value) -> bool:
+        return True
+
+
+class Any(Spec):
+    pass
+
+
+class Bool(Spec):
+    expected = "true or false"
+
+    def ok(self, value):
+        return isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _bounds(noun: str, lo, hi, lo_open: bool = False) -> str:
+    article = "an" if noun == "integer" else "a"
+    if lo is not None and hi is not None:
+        return f"{article} {noun} in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    if lo == 0 and not lo_open:
+        return f"a non-negative {noun}"
+    if (lo == 1 and noun == "integer") or (lo == 0 and lo_open):
+        return f"a positive {noun}"
+    if lo is not None:
+        return f"{article} {noun} {'>' if lo_open else '>='} {lo:g}"
+    return f"{article} {noun}"
+
+
+class Int(Spec):
+    def __init__(self, lo=None, hi=None):
+        self.lo, self.hi = lo, hi
+        self.expected = _bounds("integer", lo, hi)
+
+    def ok(self, value):
+        return (isinstance(value, int) and not isinstance(value, bool)
+                and (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi))
+
+
+class Num(Spec):
+    def __init__(self, lo=None, hi=None, lo_open: bool = False):
+        self.lo, self.hi, self.lo_open = lo, hi, lo_open
+        self.expected = _bounds("number", lo, hi, lo_open)
+
+    def ok(self, value):
+        if not _number(value):
+            return False
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return False
+        return self.hi is None or value <= self.hi
+
+
+class Str(Spec):
+    def __init__(self, choices=None, pattern: str | None = None, what: str = "a non-empty string"):
+        self.choices, self.pattern = tuple(choices) if choices else None, pattern
+        self.expected = f"one of {', '.join(map(repr, self.choices))}" if self.choices else what
+
+    def ok(self, value):
+        if not isinstance(value, str) or not value.strip():
+            return False
+        if self.choices is not None and value not in self.choices:
+            return False
+        return self.pattern is None or re.fullmatch(self.pattern, value) is not None
+
+
+class Date(Spec):
+    expected = "an ISO date (YYYY-MM-DD)"
+
+    def ok(self, value):
+        if isinstance(value, dt.date):
+            return True
+        try:
+            dt.date.fromisoformat(str(value))
+        except ValueError:
+            return False
+        return isinstance(value, str)
+
+
+class Opt(Spec):
+    """`spec` or null."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.expected = f"{spec.expected} or null"
+
+    def check(self, value, path, source):
+        if value is None:
+            return
+        if type(self.spec).check is Spec.check:  # a plain value rule: name "or null" in the message
+            if not self.spec.ok(value):
+                raise ParamsError(f"{source}: {path}: expected {self.expected}, got {_show(value)}")
+            return
+        self.spec.check(value, path, source)
+
+
+class OneOf(Spec):
+    def __init__(self, *specs: Spec):
+        self.specs = specs
+        self.expected = " or ".join(s.expected for s in specs)
+
+    def check(self, value, path, source):
+        for spec in self.specs:
+            try:
+                spec.check(value, path, source)
+                return
+            except ParamsError:
+                continue
+        raise ParamsError(f"{source}: {path}: expected {self.expected}, got {_show(value)}")
+
+
+class List(Spec):
+    def __init__(self, item: Spec, min_len: int = 0):
+        self.item, self.min_len = item, min_len
+        self.expected = f"a list{' (non-empty)' if min_len else ''} of {item.expected}"
+
+    def check(self, value, path, source):
+        if not isinstance(value, list) or len(value) < self.min_len:
+            raise ParamsError(f"{source}: {path}: expected {self.expected}, got {_show(value)}")
+        for i, item in enumerate(value):
+            self.item.check(item, f"{path}[{i}]", source)
+
+
+class Range(Spec):
+    """[low, high] with low <= high, both `item`; with `single`, one `item` is accepted too."""
+
+    def __init__(self, item: Spec, single: bool = False):
+        self.item, self.single = item, single
+        self.expected = f"[low, high] with low <= high, each {item.expected}" + (
+            f" (or one {item.expected})" if single else "")
+
+    def check(self, value, path, source):
+        if self.single and not isinstance(value, list):
+            self.item.check(value, path, source)
+            return
+        if not isinstance(value, list) or len(value) != 2:
+            raise ParamsError(f"{source}: {path}: expected {self.expected}, got {_show(value)}")
+        for i, item in enumerate(value):
+            self.item.check(item, f"{path}[{i}]", source)
+        if value[0] > value[1]:
+            raise ParamsError(f"{source}: {path}: expected low <= high, got {_show(value)}")
+
+
+class Map(Spec):
+    """A mapping with free keys (`key` checks each key) and `value` values."""
+
+    def __init__(self, key: Spec, value: Spec, min_len: int = 0):
+        self.key, self.value, self.min_len = key, value, min_len
+        self.expected = f"a mapping{' (non-empty)' if min_len else ''} of {key.expected} to {value.expected}"
+
+    def check(self, value, path, source):
+        if not isinstance(value, dict) or len(value) < self.min_len:
+            raise ParamsError(f"{source}: {path}: expected {self.expected}, got {_show(value)}")
+        for k, v in value.items():
+            if not self.key.ok(k) and getattr(self.key, "choices", None):
+                raise _unknown(k, self.key.choices, path, source)
+            if not self.key.ok(k):
+                raise ParamsError(f"{source}: {path}: key {_show(k)}: expected {self.key.expected}")
+            self.value.check(v, f"{path}.{k}", source)
+
+
+def _unknown(key, known, path: str, source: str) -> ParamsError:
+    where = f"{path}.{key}" if path else str(key)
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(map(str, known)))})"
+    return ParamsError(f"{source}: unknown key {where}{hint}")
+
+
+class Section(Spec):
+    """A mapping with fixed keys: {name: spec}; `required` names keys that must be present;
+    `rules` are callables (mapping) -> message or None for checks across keys."""
+
+    expected = "a mapping"
+
+    def __init__(self, fields: dict[str, Spec], required=(), rules=(), null_ok: bool = False):
+        self.fields, self.required, self.rules, self.null_ok = fields, tuple(required), tuple(rules), null_ok
+
+    def check(self, value, path, source):
+        if value is None and self.null_ok:
+            value = {}
+        if not isinstance(value, dict):
+            raise ParamsError(f"{source}: {path}: expected a mapping, got {_show(value)}")
+        for key in value:
+            if key not in self.fields:
+                raise _unknown(key, self.fields, path, source)
+        for key in self.required:
+            if key not in value:
+                raise ParamsError(f"{source}: {path}.{key}: required key is missing")
+        for key, item in value.items():
+            self.fields[key].check(item, f"{path}.{key}", source)
+        for rule in self.rules:
+            message = rule(value)
+            if message:
+                raise ParamsError(f"{source}: {path}{message}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The schema (each key as the stage scripts and imagine/ read it)
+
+SEED = Int(0)
+PATH = Str(what="a path (non-empty string)")
+RATE = Num(0, 1)
+CUISINE_COUNT = 7       # imagine.sandbox.tables.CUISINES
+MAX_PEOPLE = 8
+STYLES = ("request", "statement", "imperative")  # imagine.queries.text.STYLES
+MISTAKES = ("repeated_restaurant", "wrong_city_restaurant", "budget_overrun", "min_nights_violation",
+            "conflicting_transport", "invented_entity", "wrong_room_type", "house_rule_violation",
+            "missing_day", "malformed_json")  # imagine.mas.rules.MISTAKES
+BACKENDS = ("rules", "transformers", "openai", "vllm")   # imagine.llm.registry.BACKENDS
+
+
+def _max_multi_city(section: dict) -> str | None:
+    states, multi = section.get("states", 12), section.get("multi_city_states", 8)
+    if multi > states:
+        return f".multi_city_states: expected at most states ({states}), got {multi}"
+    return None
+
+
+def _flight_window(section: dict) -> str | None:
+    start, end = section.get("start", "2022-03-01"), section.get("end", "2022-03-31")
+    if str(end) < str(start):
+        return f".end: expected a date on or after start ({start}), got {_show(end)}"
+    return None
+
+
+SANDBOX = Section({
+    "source": Str(("travelplanner", "synthetic")),
+    "travelplanner_dir": PATH,
+    "drop_orphans": Bool(),
+    "flights": Section({
+        "complete": Bool(), "start": Date(), "end": Date(), "min_km": Num(0), "route_fraction": RATE,
+        "per_day": Int(1), "seed": SEED, "max_rows": Int(1),
+    }, rules=[_flight_window], null_ok=True),
+    "synthetic": Section({
+        "seed": SEED, "states": Int(1), "cities_per_state": Range(Int(1), single=True),
+        "multi_city_states": Int(1), "hotels_per_city": Range(Int(5), single=True),
+        "restaurants_per_city": Range(Int(CUISINE_COUNT), single=True),
+        "attractions_per_city": Range(Int(1), single=True), "unreachable_share": RATE, "island_state": Bool(),
+        "route_fraction": RATE,
+    }, rules=[_max_multi_city], null_ok=True),
+})
+
+_PEOPLE = Section({"medium": Range(Int(1, MAX_PEOPLE)), "hard": Range(Int(1, MAX_PEOPLE))},
+                  required=("medium", "hard"))
+_CUISINES = Section({"medium": Range(Int(1, CUISINE_COUNT)), "hard": Range(Int(1, CUISINE_COUNT))},
+                    required=("medium", "hard"))
+
+
+class _DaysKey(Spec):
+    expected = "a trip length among 3, 5, 7"
+
+    def ok(self, value):
+        return str(value) in ("3", "5", "7") and not isinstance(value, bool)
+
+
+def _positive_weights(name: str):
+    def rule(section: dict) -> str | None:
+        weights = section.get(name)
+        if weights is not None and not any(v > 0 for v in weights.values()):
+            return f".{name}: expected at least one weight > 0, got {_show(weights)}"
+        return None
+    return rule
+
+
+QUERIES = Section({
+    "seed": SEED,
+    "sandbox": PATH,
+    "counts": Map(Str(what="a split name"), Int(0)),
+    "import": Opt(List(Section({"path": PATH, "split": Str(what="a split name")}, required=("path", "split")))),
+    "levels": Map(Str(("easy", "medium", "hard")), Num(0), min_len=1),
+    "days": Map(_DaysKey(), Num(0), min_len=1),
+    "people": _PEOPLE,
+    "cuisines": _CUISINES,
+    "date_window": Opt(Range(Date())),
+    "budget_slack": Range(Num(0), single=True),
+    "budget_round": Int(1),
+    "templates": Opt(List(Str(STYLES), min_len=1)),
+    "attractions_per_day": Int(1),
+    "candidate_cities": Int(1),
+    "max_attempts": Int(1),
+}, rules=[_positive_weights("levels"), _positive_weights("days")])
+
+FILTER = Section({
+    "require_reflection": Bool(),
+    "drop_lazy": Bool(),
+    "max_tokens": Opt(Int(1)),
+    "dedupe": Bool(),
+    "splits": Opt(List(Str(what="a split name"))),
+    "tokenizer": Opt(PATH),
+    "sandbox": PATH,
+    "grpo": Section({
+        "source": Str(("train_queries", "kept_traces")),
+        "splits": List(Str(what="a split name")),
+        "max_prompt_tokens": Opt(Int(1)),
+    }, null_ok=True),
+})
+
+BASE_MODEL = Section({
+    "package": Str(what="a PyPI package name"),
+    "version": OneOf(Str(what="a version string"), Num(0)),
+    "wheel_sha256": Opt(Str(pattern=r"[0-9a-fA-F]{64}", what="a sha256 hex digest (64 hex digits)")),
+    "gguf_file": Str(what="a file name"),
+    "local_path": Opt(PATH),
+    "dtype": Str(("float32", "bfloat16", "float16")),
+    "download_dir": PATH,
+}, rules=[lambda s: None if s.get("local_path") else next(
+    (f".{k}: required key is missing (or set local_path)" for k in ("package", "version", "gguf_file")
+     if k not in s), None)])
+
+# traces.roles: each role is a backend spec + sampling keys + batch_size; which backend keys are
+# allowed depends on `backend` (the backend class's keyword arguments).
+_ROLE_COMMON = {
+    "backend": Str(BACKENDS), "model": Str(what="a model name or path"), "temperature": Num(0),
+    "max_tokens": Int(1), "top_p": Num(0, 1, lo_open=True), "stop": Opt(List(Str(what="a string"))),
+    "batch_size": Opt(Int(1)),
+}
+_DICT = Opt(Map(Str(what="a string"), Any()))
+_BACKEND_KEYS = {
+    "rules": {"seed": SEED, "mistakes": Opt(Map(Str(MISTAKES), RATE)), "miss_rate": RATE, "false_alarm_rate": RATE,
+              "format_error_rate": RATE, "fix_failure_rate": RATE, "latency_ms": Num(0)},
+    "transformers": {"device": Str(("auto", "cpu", "cuda")), "dtype": Str(("auto", "float32", "bfloat16", "float16")),
+                     "threads": Opt(Int(1)), "attn_implementation": Opt(Str(what="a string"))},
+    "openai": {"base_url": Str(pattern=r"https?://\S+", what="an http(s) URL"),
+               "api_key_env": Opt(Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", what="an environment variable name")),
+               "concurrency": Int(1), "timeout_s": Num(0, lo_open=True), "max_retries": Int(0),
+               "backoff_s": Num(0), "max_backoff_s": Num(0), "max_failures": Opt(Int(0)), "extra_body": _DICT,
+               "max_tokens_field": Str(what="a field name"), "reasoning_as_think": Bool(), "headers": _DICT,
+               "trust_env": Bool()},
+    "vllm": {"dtype": Str(what="a dtype name"), "gpu_memory_utilization": Num(0, 1, lo_open=True),
+             "max_model_len": Opt(Int(1)), "tensor_parallel_size": Int(1), "seed": SEED,
+             "max_failures": Opt(Int(0)), "chat_template_kwargs": _DICT, "enforce_eager": Bool(),
+             "trust_remote_code": Bool(), "engine_kwargs": _DICT},
+}
+_BACKEND_REQUIRED = {"rules": (), "transformers": ("model",), "openai": ("model", "base_url"), "vllm": ("model",)}
+
+
+class Role(Spec):
+    def check(self, value, path, source):
+        if not isinstance(value, dict):
+            raise ParamsError(f"{source}: {path}: expected a mapping (a backend spec), got {_show(value)}")
+        if "backend" not in value:
+            raise ParamsError(f"{source}: {path}.backend: required key is missing")
+        _ROLE_COMMON["backend"].check(value["backend"], f"{path}.backend", source)
+        backend = value["backend"]
+        fields = {**_ROLE_COMMON, **_BACKEND_KEYS[backend]}
+        for key in value:
+            if key in ("api_key", "key", "token"):
+                raise ParamsError(f"{source}: {path}.{key}: keys never go in params; name an environment "
+                                  "variable with api_key_env")
+            if key not in fields:
+                raise _unknown(key, fields, path, source)
+        Section(fields, required=_BACKEND_REQUIRED[backend]).check(value, path, source)
+
+
+def _roles_complete(roles: dict) -> str | None:
+    for needed in ("reasoner", "reflector"):
+        if needed not in roles:
+            return f".{needed}: required key is missing"
+    for judge in ("judge_1", "judge_2"):
+        if judge not in roles and "judge" not in roles:
+            return f".judge: required key is missing (or set judge_1 and judge_2)"
+    return None
+
+
+TRACES = Section({
+    "splits": Opt(List(Str(what="a split name"), min_len=1)),
+    "queries": PATH,
+    "sandbox": PATH,
+    "cache": PATH,
+    "seed": SEED,
+    "limit": Opt(Int(0)),
+    "reference": Section({"flights_per_leg": Int(0), "hotels": Int(0), "restaurants": Int(0),
+                          "attractions": Int(0)}, null_ok=True),
+    "roles": Section({name: Role() for name in ("reasoner", "judge", "judge_1", "judge_2", "reflector")},
+                     rules=[_roles_complete]),
+}, required=("roles",))
+
+SCHEMA: dict[str, Section] = {
+    "sandbox": SANDBOX, "queries": QUERIES, "traces": TRACES, "base_model": BASE_MODEL, "filter": FILTER,
+}
+
+
+def validate_params(params: dict, sections: list[str], source: str = "params.yaml") -> None:
+    """Check `sections` of `params` (a loaded params file) against SCHEMA; raise ParamsError with one
+    line naming the first bad key path. Sections not named are ignored; a missing section is checked
+    as an empty mapping (so its required keys are reported). A dotted name checks one sub-tree."""
+    if not isinstance(params, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections, got {_show(params)}")
+    for name in sections:
+        head, *rest = name.split(".")
+        if head not in SCHEMA:
+            raise ValueError(f"no declared params schema for section {head!r} (known: {sorted(SCHEMA)})")
+        spec, value, path = SCHEMA[head], params.get(head), head
+        if value is None:
+            value = {}
+        for part in rest:
+            spec = spec.fields[part]
+            value = value.get(part) if isinstance(value, dict) else None
+            path = f"{path}.{part}"
+        if value is None and isinstance(spec, Section) and spec.null_ok:
+            continue
+        if value is None and rest:
+            continue
+        spec.check(value, path, source)
+
+
+def load_params(path: str = "params.yaml", sections: list[str] = ()) -> dict:
+    """Read a params file and validate `sections`; an unreadable file is a ParamsError too."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            params = yaml.safe_load(handle) or {}
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    validate_params(params, list(sections), source=str(path))
+    return params

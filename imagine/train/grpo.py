@@ -1,0 +1,194 @@
+"""GRPO of the SFT student with the paper's rule reward (TRL `GRPOTrainer`).
+
+The policy starts from the SFT checkpoint `sft.rl_init_step` picks (`<sft_dir>/checkpoint-N`). The
+reward is `imagine.train.rewards.Reward` over the shared *strict* scorer, as four TRL reward
+functions (format, commonsense, hard, reflection) that sum to the paper's reward, so TRL logs each
+component; TRL also logs `frac_reward_zero_std`, the fraction of prompt groups whose completions all
+got the same reward (no learning signal). With `use_vllm` (GPU configs) TRL generates with vLLM,
+in-process (`vllm_mode: colocate`) or from a `trl vllm-serve` server (`vllm_mode: server`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from imagine.train.rewards import Reward, RewardWeights
+from imagine.train.runs import RunDir, fingerprint, make_live_callback, positive_int, precision_flags, save_final
+from imagine.train.sft import TrainError
+
+LIVE_METRICS = {
+    "reward": "reward", "reward_std": "reward_std", "frac_reward_zero_std": "frac_reward_zero_std",
+    **{f"rewards/reward_{c}/mean": f"reward_{c}" for c in Reward.COMPONENTS},
+    "kl": "kl", "completions/mean_length": "completion_length", "completions/clipped_ratio": "clipped_ratio",
+    "entropy": "entropy", "loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
+}
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+
+
+@dataclass
+class GRPOParams:
+    data: str = "data/filtered/grpo_prompts.parquet"
+    sandbox: str = "data/sandbox"
+    max_prompt_tokens: int | None = None
+    max_samples: int | None = None
+    max_steps: int = 2
+    learning_rate: float = 1e-6
+    lr_scheduler_type: str = "constant"
+    per_device_train_batch_size: int = 2
+    gradient_accumulation_steps: int = 1
+    num_generations: int = 2
+    max_completion_length: int = 64
+    beta: float = 0.04
+    temperature: float = 1.0
+    top_p: float = 1.0
+    loss_type: str = "grpo"
+    scale_rewards: str = "group"
+    precision: str = "fp32"
+    save_steps: int = 2
+    seed: int = 0
+    reward: dict = field(default_factory=dict)
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    vllm_server_base_url: str | None = None
+    vllm_gpu_memory_utilization: float = 0.3
+
+    def __post_init__(self):
+        for name in ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                     "max_completion_length", "save_steps"):
+            positive_int(f"grpo.{name}", getattr(self, name))
+        positive_int("grpo.max_prompt_tokens", self.max_prompt_tokens, allow_none=True)
+        positive_int("grpo.max_samples", self.max_samples, allow_none=True)
+        if isinstance(self.num_generations, bool) or not isinstance(self.num_generations, int) \
+                or self.num_generations < 2:
+            raise ValueError(f"grpo.num_generations must be an integer >= 2 (a group), got {self.num_generations!r}")
+        batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if batch % self.num_generations:
+            raise ValueError(f"grpo.per_device_train_batch_size x gradient_accumulation_steps ({batch}) must be a "
+                             f"multiple of grpo.num_generations ({self.num_generations})")
+        if not self.learning_rate > 0:
+            raise ValueError(f"grpo.learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.beta < 0:
+            raise ValueError(f"grpo.beta (KL coefficient) must be >= 0, got {self.beta!r}")
+        if not self.temperature > 0 or not 0 < self.top_p <= 1:
+            raise ValueError("grpo.temperature must be > 0 and grpo.top_p in (0, 1]")
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"grpo.loss_type must be one of {list(LOSS_TYPES)}, got {self.loss_type!r}")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise ValueError(f"grpo.scale_rewards must be group, batch or none, got {self.scale_rewards!r}")
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ValueError(f"grpo.vllm_mode must be colocate or server, got {self.vllm_mode!r}")
+        if not 0 < self.vllm_gpu_memory_utilization <= 1:
+            raise ValueError("grpo.vllm_gpu_memory_utilization must lie in (0, 1]")
+        precision_flags(self.precision)
+        self.weights = RewardWeights(**(self.reward or {}))  # validates the weights too
+
+    @classmethod
+    def from_params(cls, params: dict | None) -> GRPOParams:
+        params = dict(params or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown grpo params: {unknown} (known: {sorted(known)})")
+        return cls(**params)
+
+
+def init_checkpoint(sft_dir: str | Path, rl_init_step: int) -> Path:
+    """The SFT checkpoint GRPO starts from, checked to be a complete, loadable folder."""
+    folder = Path(sft_dir) / f"checkpoint-{rl_init_step}"
+    if not (folder / "config.json").is_file() or not (folder / "tokenizer_config.json").is_file():
+        raise TrainError(f"no SFT checkpoint {str(folder)!r} (sft.rl_init_step={rl_init_step}): "
+                         "run `dvc repro sft` first")
+    return folder
+
+
+def load_prompts(config: GRPOParams):
+    import polars as pl
+    from datasets import Dataset
+
+    path = Path(config.data)
+    if not path.is_file():
+        raise TrainError(f"no GRPO prompts at {str(path)!r}: run `dvc repro filter` first")
+    frame = pl.read_parquet(path)
+    missing = {"prompt", "query_json"} - set(frame.columns)
+    if missing:
+        raise TrainError(f"{path} lacks columns {sorted(missing)}")
+    total = frame.height
+    if config.max_prompt_tokens is not None:
+        if "prompt_tokens" not in frame.columns:
+            raise TrainError(f"{path} has no prompt_tokens column for grpo.max_prompt_tokens")
+        frame = frame.filter(pl.col("prompt_tokens") <= config.max_prompt_tokens)
+    if config.max_samples is not None:
+        frame = frame.head(config.max_samples)
+    if frame.height == 0:
+        raise TrainError(f"no GRPO prompt left of {total} (grpo.max_prompt_tokens={config.max_prompt_tokens})")
+    dataset = Dataset.from_list(frame.select("prompt", "query_json").to_dicts())
+    return dataset, {"prompts_total": total, "prompts_used": frame.height}
+
+
+def build_trainer(config: GRPOParams, model_dir: str | Path, dataset, reward: Reward, out: str | Path, *,
+                  live_dir: str | Path | None = None, resume: bool = False):
+    from transformers import AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    if config.use_vllm:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise TrainError("grpo.use_vllm needs a CUDA GPU (and the vllm package); set it to false on CPU")
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    vllm = {"use_vllm": True, "vllm_mode": config.vllm_mode,
+            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization,
+            **({"vllm_server_base_url": config.vllm_server_base_url} if config.vllm_server_base_url else {})} \
+        if config.use_vllm else {}
+    args = GRPOConfig(
+        output_dir=str(out), max_steps=config.max_steps, learning_rate=float(config.learning_rate),
+        lr_scheduler_type=config.lr_scheduler_type, per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length, beta=config.beta, temperature=config.temperature,
+        top_p=config.top_p, loss_type=config.loss_type, scale_rewards=config.scale_rewards,
+        save_strategy="steps", save_steps=config.save_steps, seed=config.seed, data_seed=config.seed,
+        logging_steps=1, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        activation_checkpointing=False, model_init_kwargs={"dtype": "float32", "use_safetensors": True, "local_files_only": True}, **vllm, **precision_flags(config.precision))
+    callbacks = [make_live_callback(live_dir, LIVE_METRICS, resume=resume)] if live_dir else []
+    return GRPOTrainer(model=str(model_dir), reward_funcs=reward.functions(), args=args, train_dataset=dataset,
+                       processing_class=tokenizer, callbacks=callbacks)
+
+
+def strict_reward(sandbox_dir: str | Path, weights: RewardWeights) -> Reward:
+    from imagine.evaluate import Scorer
+    from imagine.evaluate.index import SandboxIndex
+    from imagine.sandbox import Sandbox
+
+    if not Path(sandbox_dir).is_dir():
+        raise TrainError(f"no sandbox at {str(sandbox_dir)!r} (grpo.sandbox): run `dvc repro sandbox` first")
+    return Reward(Scorer(SandboxIndex(Sandbox.load(sandbox_dir)), "strict"), weights)
+
+
+def run_grpo(config: GRPOParams, model_dir: str | Path, out: str | Path, live_dir: str | Path,
+             reward: Reward | None = None) -> dict:
+    """Train from `model_dir` (or resume a killed run), save `<out>/final`; returns the metrics report."""
+    started = time.perf_counter()
+    dataset, counts = load_prompts(config)
+    reward = reward or strict_reward(config.sandbox, config.weights)
+    run = RunDir(out)
+    weights = [p for p in sorted(Path(model_dir).glob("*.safetensors"))]
+    resume_from = run.prepare(fingerprint(asdict(config), str(Path(model_dir).resolve()), *weights,
+                                          Path(config.data)))
+    trainer = build_trainer(config, model_dir, dataset, reward, out, live_dir=live_dir,
+                            resume=resume_from is not None)
+    start_step = int(resume_from.name.rsplit("-", 1)[1]) if resume_from else 0
+    trained = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    train_seconds = time.perf_counter() - trained
+    save_final(trainer.model, trainer.processing_class, run.path / "final")
+    run.finish()
+    live = next((c for c in trainer.callback_handler.callbacks if hasattr(c, "logged")), None)
+    steps_run = trainer.state.global_step - start_step
+    return {
+        **counts, "init_checkpoint": str(model_dir), "steps": trainer.state.global_step,
+        "resumed_from_step": start_step, "train_loss": result.training_loss, "last": getattr(live, "logged", {}),
+        "seconds": {"train": round(train_seconds, 2), "per_step": round(train_seconds / max(steps_run, 1), 2),
+                    "wall": round(time.perf_counter() - started, 2)},
+    }

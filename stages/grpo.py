@@ -1,0 +1,48 @@
+"""DVC stage `grpo`: GRPO of the SFT student on data/filtered/grpo_prompts.parquet (TRL GRPOTrainer).
+
+Reads `grpo:` and `sft.rl_init_step` from params.yaml and starts from models/sft/checkpoint-N
+(N = rl_init_step). The reward is the paper's, computed by the shared strict scorer over
+`grpo.sandbox`, with weights `grpo.reward`; each component, the KL, the completion length and the
+fraction of groups with zero reward spread go to reports/grpo_live (dvclive) per step, the summary
+to reports/grpo.json, the model to models/grpo/final. models/grpo is a persist output: a killed run
+resumes like `sft`. `grpo.use_vllm` (GPU only) generates with vLLM. On a bad input or config: exit 1
+with the reason, no metrics written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from imagine.io import read_params, write_json
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--sft", default="models/sft", help="SFT run folder (default: %(default)s)")
+    parser.add_argument("--out", default="models/grpo", help="run folder (default: %(default)s)")
+    parser.add_argument("--live", default="reports/grpo_live", help="dvclive folder (default: %(default)s)")
+    parser.add_argument("--metrics", default="reports/grpo.json", help="metrics JSON (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    from imagine.train.grpo import GRPOParams, init_checkpoint, run_grpo
+    from imagine.train.sft import SFTParams, TrainError
+
+    try:
+        params = read_params(args.params)
+        sft = SFTParams.from_params(params.get("sft"))
+        config = GRPOParams.from_params(params.get("grpo"))
+        report = run_grpo(config, init_checkpoint(args.sft, sft.rl_init_step), args.out, args.live)
+    except (TrainError, ValueError, TypeError, OSError) as exc:
+        print(f"grpo: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    write_json(args.metrics, report)
+    last = report["last"]
+    print(f"grpo: {report['steps']} steps from {report['init_checkpoint']}, reward {last.get('reward')}, "
+          f"zero-spread groups {last.get('frac_reward_zero_std')}, {report['seconds']['per_step']:.1f} s/step")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""DVC stage `sft`: supervised fine-tuning of the student on data/filtered/sft.parquet (TRL SFTTrainer).
+
+Reads `sft:` from params.yaml. The loss covers the assistant turn only (prompt tokens are masked);
+samples longer than `sft.max_length` tokens are dropped. Checkpoints go to models/sft/checkpoint-N
+every `save_steps` (all kept; `rl_init_step` names the one GRPO starts from), the final model to
+models/sft/final. models/sft is a DVC persist output: a killed run resumes from its newest checkpoint
+when run again with the same params and data; any change starts afresh. Per-step loss, learning rate,
+grad norm and token accuracy go to reports/sft_live (dvclive), the summary to reports/sft.json.
+On a bad input or config: exit 1 with the reason, no metrics written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from imagine.io import read_params, write_json
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--out", default="models/sft", help="run folder (default: %(default)s)")
+    parser.add_argument("--live", default="reports/sft_live", help="dvclive folder (default: %(default)s)")
+    parser.add_argument("--metrics", default="reports/sft.json", help="metrics JSON (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    from imagine.train.sft import SFTParams, TrainError, run_sft
+
+    try:
+        config = SFTParams.from_params(read_params(args.params).get("sft"))
+        report = run_sft(config, args.out, args.live)
+    except (TrainError, ValueError, TypeError, OSError) as exc:
+        print(f"sft: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    write_json(args.metrics, report)
+    print(f"sft: {report['steps']} steps (resumed from {report['resumed_from_step']}) on "
+          f"{report['samples_used']} samples, loss {report['train_loss']:.4f}, "
+          f"{report['seconds']['per_step']:.1f} s/step; GRPO starts from {report['rl_init_checkpoint']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Real TRL SFT and GRPO steps on the tiny model: assistant-only loss mask, checkpoints, resume after a
+kill, the strict reward's components and the zero-spread fraction in the dvclive logs."""
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+SYSTEM = "You are a travel planner."
+
+
+def _sft_rows(n=6):
+    rows = []
+    for i in range(n):
+        rows.append({
+            "query_id": f"q{i}", "split": "train", "level": "easy",
+            "prompt": [{"role": "system", "content": SYSTEM},
+                       {"role": "user", "content": f"Plan a 3-day trip from Seattle to Los Angeles, budget {1000 + i}."}],
+            "completion": [{"role": "assistant",
+                            "content": f"<think> budget {i} </think> [{{\"days\": 1, \"current_city\": \"-\"}}]"}],
+            "tokens": 80, "reflected": False})
+    rows.append({**rows[0], "query_id": "long", "tokens": 10_000})  # longer than max_length: dropped
+    return rows
+
+
+@pytest.fixture()
+def sft_data(tmp_path):
+    path = tmp_path / "sft.parquet"
+    pl.DataFrame(_sft_rows()).write_parquet(path)
+    return path
+
+
+def _sft_config(tiny_model, data, **overrides):
+    from imagine.train.sft import SFTParams
+
+    values = dict(model=str(tiny_model), data=str(data), max_steps=4, save_steps=2, rl_init_step=2,
+                  max_length=256, learning_rate=1e-3, per_device_train_batch_size=2)
+    values.update(overrides)
+    return SFTParams(**values)
+
+
+def test_assistant_only_mask(tiny_model, sft_data, tmp_path):
+    from imagine.train.sft import build_trainer, load_dataset
+
+    config = _sft_config(tiny_model, sft_data)
+    dataset, counts = load_dataset(config)
+    assert counts == {"samples_in_splits": 7, "samples_used": 6, "samples_dropped_overlong": 1}
+    trainer = build_trainer(config, dataset, tmp_path / "out")
+    tokenizer = trainer.processing_class
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    for row in range(2):
+        ids, labels = batch["input_ids"][row], batch["labels"][row]
+        real = batch["attention_mask"][row].bool()
+        trained = (labels != -100) & real
+        prompt_len = len(tokenizer.apply_chat_template(dataset[row]["prompt"], add_generation_prompt=True))
+        first = int(real.nonzero()[0])  # padding may come first
+        assert (labels[first:first + prompt_len] == -100).all(), "a prompt token carries a label"
+        assert trained.sum() > 0 and (labels[trained] == ids[trained]).all()
+        text = tokenizer.decode(ids[trained])
+        assert "<think> budget" in text and SYSTEM not in text and "Seattle" not in text
+
+
+def test_sft_trains_saves_checkpoints_and_resumes(tiny_model, sft_data, tmp_path):
+    from imagine.train.runs import RunDir
+    from imagine.train.sft import run_sft
+
+    out, live = tmp_path / "sft", tmp_path / "live"
+    config = _sft_config(tiny_model, sft_data)
+    # A "killed" run: train 2 of 4 steps with the same config, then stop without finishing.
+    import dataclasses
+
+    from imagine.train.sft import build_trainer, load_dataset
+    from imagine.train.runs import fingerprint
+    run = RunDir(out)
+    fp = fingerprint({k: v for k, v in dataclasses.asdict(config).items() if k != "rl_init_step"}, sft_data)
+    assert run.prepare(fp) is None
+    dataset, _ = load_dataset(config)
+    partial = build_trainer(config, dataset, out, live_dir=live)
+    partial.args.max_steps = 2  # stands in for the kill after the step-2 checkpoint
+    partial.train()
+    assert list(run.checkpoints()) == [2] and not run.meta()["finished"]
+
+    report = run_sft(config, out, live)
+    assert report["resumed_from_step"] == 2 and report["steps"] == 4
+    assert math.isfinite(report["train_loss"])
+    assert list(run.checkpoints()) == [2, 4] and run.meta()["finished"]
+    assert (out / "final" / "model.safetensors").is_file() and (out / "final" / "tokenizer_config.json").is_file()
+    assert report["rl_init_checkpoint"].endswith("checkpoint-2")
+    for name in ("loss", "learning_rate", "grad_norm", "mean_token_accuracy"):
+        rows = (live / "plots" / "metrics" / f"{name}.tsv").read_text().splitlines()
+        assert rows[0] == f"step\t{name}"
+        steps = [int(r.split("\t")[0]) for r in rows[1:]]
+        assert steps == [1, 2, 3, 4], (name, steps)  # resumed rows continue the killed run's
+        assert all(math.isfinite(float(r.split("\t")[1])) for r in rows[1:])
+
+    # A finished run (or a params change) starts afresh instead of resuming.
+    assert run.prepare(fp) is None and not run.checkpoints()
+
+
+def test_sft_params_are_validated():
+    from imagine.train.sft import SFTParams
+
+    with pytest.raises(ValueError, match="multiple of sft.save_steps"):
+        SFTParams(max_steps=10, save_steps=4, rl_init_step=6)
+    with pytest.raises(ValueError, match="past sft.max_steps"):
+        SFTParams(max_steps=2, save_steps=2, rl_init_step=4)
+    with pytest.raises(ValueError, match="unknown sft params"):
+        SFTParams.from_params({"max_step": 3})
+    with pytest.raises(ValueError, match="precision"):
+        SFTParams(precision="fp8")
+
+
+def test_grpo_params_are_validated():
+    from imagine.train.grpo import GRPOParams
+
+    with pytest.raises(ValueError, match="multiple of grpo.num_generations"):
+        GRPOParams(per_device_train_batch_size=3, num_generations=2)
+    with pytest.raises(ValueError, match="num_generations"):
+        GRPOParams(num_generations=1)
+    with pytest.raises(ValueError, match="format_penalty"):
+        GRPOParams(reward={"format_penalty": 0.0})
+
+
+def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, tmp_path):
+    from imagine.train.grpo import GRPOParams, run_grpo
+    from imagine.train.rewards import Reward
+
+    rows = []
+    for query in train_queries[:2]:
+        record = {k: v for k, v in query.items() if k != "plan"}
+        rows.append({"query_id": str(len(rows)), "split": "train",
+                     "prompt": [{"role": "user", "content": query["query"]}],
+                     "query_json": json.dumps(record), "prompt_tokens": 50})
+    data = tmp_path / "grpo.parquet"
+    pl.DataFrame(rows).write_parquet(data)
+    config = GRPOParams(data=str(data), max_steps=2, num_generations=2, per_device_train_batch_size=2,
+                        max_completion_length=8, save_steps=2, beta=0.04)
+    out, live = tmp_path / "grpo", tmp_path / "live"
+    report = run_grpo(config, tiny_model, out, live, reward=Reward(scorers["strict"], config.weights))
+    assert report["steps"] == 2 and (out / "final" / "model.safetensors").is_file()
+    metrics = live / "plots" / "metrics"
+    for name in ("reward_format", "reward_commonsense", "reward_hard", "reward_reflection",
+                 "frac_reward_zero_std", "kl", "completion_length"):
+        rows = (metrics / f"{name}.tsv").read_text().splitlines()
+        assert len(rows) == 3, name  # header + one row per step
+    # A random tiny model writes no <think> block: every completion gets the format penalty, so every
+    # group has zero reward spread.
+    assert report["last"]["reward_format"] == -1.0 and report["last"]["frac_reward_zero_std"] == 1.0
+
+
+def _stage_params(stage):
+    names = []
+    for entry in stage.get("params", []):
+        names.extend(entry if isinstance(entry, dict) else [entry])
+    return [n for n in names if isinstance(n, str)]
+
+
+def test_dvc_yaml_a_grpo_param_touches_only_grpo_and_what_follows():
+    """Static check of dvc.yaml: only the grpo stage reads `grpo` params, no stage upstream of grpo
+    depends on its outputs, and the SFT run folder survives a kill (persist) for resume."""
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    stages = spec["stages"]
+    readers = [name for name, stage in stages.items()
+               if any(p == "grpo" or p.startswith("grpo.") for p in _stage_params(stage))]
+    assert readers == ["grpo"]
+    grpo_outs = {next(iter(o)) if isinstance(o, dict) else o for o in stages["grpo"]["outs"]}
+    upstream = {"sandbox", "queries", "traces", "filter", "base_model", "sft"}
+    for name in upstream & set(stages):
+        deps = set(stages[name].get("deps", []))
+        assert not any(d == o or d.startswith(o + "/") for d in deps for o in grpo_outs), name
+    sft_outs = {next(iter(o)): o[next(iter(o))] for o in stages["sft"]["outs"] if isinstance(o, dict)}
+    assert sft_outs["models/sft"]["persist"] is True
+    assert "models/sft" in stages["grpo"]["deps"] and "sft.rl_init_step" in _stage_params(stages["grpo"])
+    plotted = {path for plot in spec["plots"] for body in plot.values() for path in body["y"]}
+    for name in ("loss", "learning_rate", "grad_norm", "mean_token_accuracy"):
+        assert f"reports/sft_live/plots/metrics/{name}.tsv" in plotted
+    for name in ("reward_format", "reward_commonsense", "reward_hard", "reward_reflection",
+                 "frac_reward_zero_std", "kl", "completion_length"):
+        assert f"reports/grpo_live/plots/metrics/{name}.tsv" in plotted
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    from imagine.train.grpo import GRPOParams
+    from imagine.train.sft import SFTParams
+
+    SFTParams.from_params(params["sft"])
+    GRPOParams.from_params(params["grpo"])
