@@ -400,7 +400,7 @@ def _roles_complete(roles: dict) -> str | None:
             return f".{needed}: required key is missing"
     for judge in ("judge_1", "judge_2"):
         if judge not in roles and "judge" not in roles:
-            return f".judge: required key is missing (or set judge_1 and judge_2)"
+            return ".judge: required key is missing (or set judge_1 and judge_2)"
     return None
 
 
@@ -459,3 +459,15 @@ def load_params(path: str = "params.yaml", sections: list[str] = ()) -> dict:
         raise ParamsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     validate_params(params, list(sections), source=str(path))
     return params
+
+
+def params_or_exit(path: str, sections: list[str], stage: str) -> dict:
+    """For stage scripts: the validated params, or one line on stderr and exit 1 before any work."""
+    import sys
+
+    try:
+        return load_params(path, sections)
+    except ParamsError as exc:
+        print(f"{stage}: {exc}", file=sys.stderr)
+        print(f"{stage}: nothing written", file=sys.stderr)
+        raise SystemExit(1) from None

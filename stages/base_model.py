@@ -24,14 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default="reports/base_model.json", help="metrics JSON (default: %(default)s)")
     args = parser.parse_args(argv)
 
-    from imagine.params import ParamsError, load_params
+    from imagine.params import params_or_exit
 
-    try:  # params are checked before any work: one line naming the bad key, nothing written
-        load_params(args.params, ["base_model"])
-    except ParamsError as exc:
-        print(f"base_model: {exc}", file=sys.stderr)
-        print("base_model: nothing written", file=sys.stderr)
-        return 1
+    params_or_exit(args.params, ["base_model"], "base_model")  # before any work: one line naming a bad key
 
     from imagine.llm.gguf import FetchError, fetch_gguf
     from imagine.train.student import StudentError, convert_gguf, prepare_local

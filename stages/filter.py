@@ -65,14 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default="reports/filter.json", help="metrics JSON (default: %(default)s)")
     args = parser.parse_args(argv)
 
-    from imagine.params import ParamsError, load_params
+    from imagine.params import params_or_exit
 
-    try:  # params are checked before any work: one line naming the bad key, nothing written
-        load_params(args.params, ["filter", "traces.reference"])
-    except ParamsError as exc:
-        print(f"filter: {exc}", file=sys.stderr)
-        print("filter: nothing written", file=sys.stderr)
-        return 1
+    params_or_exit(args.params, ["filter", "traces.reference"], "filter")  # before any work: one line naming a bad key
 
     import polars as pl
 

@@ -25,14 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default="reports/queries.json", help="metrics JSON (default: %(default)s)")
     args = parser.parse_args(argv)
 
-    from imagine.params import ParamsError, load_params
+    from imagine.params import params_or_exit
 
-    try:  # params are checked before any work: one line naming the bad key, nothing written
-        load_params(args.params, ["queries"])
-    except ParamsError as exc:
-        print(f"queries: {exc}", file=sys.stderr)
-        print("queries: nothing written", file=sys.stderr)
-        return 1
+    params_or_exit(args.params, ["queries"], "queries")  # before any work: one line naming a bad key
 
     import polars as pl
     from tqdm import tqdm

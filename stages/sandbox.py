@@ -64,14 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default="reports/sandbox.json", help="metrics JSON (default: %(default)s)")
     args = parser.parse_args(argv)
 
-    from imagine.params import ParamsError, load_params
+    from imagine.params import params_or_exit
 
-    try:  # params are checked before any work: one line naming the bad key, nothing written
-        load_params(args.params, ["sandbox"])
-    except ParamsError as exc:
-        print(f"sandbox: {exc}", file=sys.stderr)
-        print("sandbox: nothing written", file=sys.stderr)
-        return 1
+    params_or_exit(args.params, ["sandbox"], "sandbox")  # before any work: one line naming a bad key
 
     from imagine.checks import DataValidationError
     from imagine.checks.sandbox import validate_sandbox

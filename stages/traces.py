@@ -30,14 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    from imagine.params import ParamsError, load_params
+    from imagine.params import params_or_exit
 
-    try:  # params are checked before any work: one line naming the bad key, nothing written
-        load_params(args.params, ["traces"])
-    except ParamsError as exc:
-        print(f"traces: {exc}", file=sys.stderr)
-        print("traces: nothing written", file=sys.stderr)
-        return 1
+    params_or_exit(args.params, ["traces"], "traces")  # before any work: one line naming a bad key
 
     import polars as pl
 

@@ -2,7 +2,6 @@
 sandbox loader refuses symlinks leading out of its folder, and checkpoints load as safetensors only."""
 
 import ast
-import os
 import re
 import subprocess
 import sys

@@ -3,7 +3,6 @@ kill, the strict reward's components and the zero-spread fraction in the dvclive
 
 import json
 import math
-from pathlib import Path
 
 import polars as pl
 import pytest
