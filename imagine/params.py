@@ -417,8 +417,47 @@ TRACES = Section({
                      rules=[_roles_complete]),
 }, required=("roles",))
 
+class Generation(Spec):
+    """evaluate.generation: a traces role without `model` (each evaluated model names its checkpoint)
+    plus `samples`, the answers drawn per query, and the sampling `seed` (answer k uses seed + k)."""
+
+    expected = "a mapping (a backend spec)"
+
+    def check(self, value, path, source):
+        if not isinstance(value, dict):
+            raise ParamsError(f"{source}: {path}: expected {self.expected}, got {_show(value)}")
+        value = dict(value)
+        if "model" in value:
+            raise ParamsError(f"{source}: {path}.model: not used here; name checkpoints in evaluate.models")
+        samples = value.pop("samples", 1)
+        Int(1).check(samples, f"{path}.samples", source)
+        SEED.check(value.pop("seed", 0), f"{path}.seed", source)
+        if samples > 1 and not value.get("temperature", 0) > 0:
+            raise ParamsError(f"{source}: {path}.samples: {samples} samples per query need temperature > 0 "
+                              "(greedy decoding repeats one answer)")
+        if value.get("backend") not in ("transformers", "vllm"):
+            raise ParamsError(f"{source}: {path}.backend: expected one of transformers, vllm (local checkpoints), "
+                              f"got {_show(value.get('backend'))}")
+        Role().check({**value, "model": "checkpoint"}, path, source)
+
+
+EVALUATE = Section({
+    "splits": List(Str(what="a split name")),
+    "queries": PATH,
+    "sandbox": PATH,
+    "traces": Opt(PATH),
+    "limit": Opt(Int(1)),
+    "days": Opt(List(Int(1), min_len=1)),
+    "models": Map(Str(pattern=r"[A-Za-z0-9_.-]+", what="a model name (letters, digits, _ . -)"), PATH),
+    "generation": Generation(),
+    "cache": PATH,
+    "travelplanner": Opt(Section({"name": Str(pattern=r"[A-Za-z0-9_.-]+", what="a set name"), "queries": PATH,
+                                  "sandbox": PATH}, required=("name", "queries", "sandbox"))),
+}, required=("models", "generation"))
+
 SCHEMA: dict[str, Section] = {
     "sandbox": SANDBOX, "queries": QUERIES, "traces": TRACES, "base_model": BASE_MODEL, "filter": FILTER,
+    "evaluate": EVALUATE,
 }
 
 

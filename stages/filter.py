@@ -36,26 +36,6 @@ def load_tokenizer(path: str | None):
     return tokenizer
 
 
-def prompt_builder(sandbox_dir: str, caps: dict | None):
-    """The Reasoner's prompt for a query without a reasoner turn, built by the very functions the traces
-    stage uses (imagine.mas.prompts, with the same `traces.reference` caps), so SFT, GRPO and the
-    teacher see one prompt. The sandbox is loaded on first use only."""
-    from imagine.evaluate.index import SandboxIndex
-    from imagine.mas.prompts import Caps, reasoner_messages, reference_info
-    from imagine.sandbox import Sandbox
-
-    caps = Caps.from_params(caps)
-    index = None
-
-    def build(row: dict) -> list:
-        nonlocal index
-        if index is None:
-            index = SandboxIndex(Sandbox.load(sandbox_dir))
-        return reasoner_messages(row, reference_info(row, index, caps))
-
-    return build
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
@@ -74,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from imagine.checks import DataValidationError
     from imagine.checks.filtered import validate_grpo, validate_sft
     from imagine.filtering import FilterConfig, FilterError, filter_traces, prompt_drift, reasoner_prompts
+    from imagine.mas.prompts import prompt_builder
 
     started = time.perf_counter()
     try:

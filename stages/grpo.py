@@ -6,7 +6,7 @@ Reads `grpo:` and `sft.rl_init_step` from params.yaml and starts from models/sft
 fraction of groups with zero reward spread go to reports/grpo_live (dvclive) per step, the summary
 to reports/grpo.json, the model to models/grpo/final. models/grpo is a persist output: a killed run
 resumes like `sft`. `grpo.use_vllm` (GPU only) generates with vLLM. On a bad input or config: exit 1
-with the reason, no metrics written.
+with the reason, no metrics written. dvc.yaml runs it under `launch.grpo`, like `sft`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from imagine.train.grpo import GRPOParams, init_checkpoint, run_grpo
+    from imagine.train.runs import is_main_process
     from imagine.train.sft import SFTParams, TrainError
 
     try:
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     except (TrainError, ValueError, TypeError, OSError) as exc:
         print(f"grpo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    if not is_main_process():  # under `accelerate launch` every process trains; one reports
+        return 0
     write_json(args.metrics, report)
     last = report["last"]
     print(f"grpo: {report['steps']} steps from {report['init_checkpoint']}, reward {last.get('reward')}, "

@@ -6,7 +6,9 @@ every `save_steps` (all kept; `rl_init_step` names the one GRPO starts from), th
 models/sft/final. models/sft is a DVC persist output: a killed run resumes from its newest checkpoint
 when run again with the same params and data; any change starts afresh. Per-step loss, learning rate,
 grad norm and token accuracy go to reports/sft_live (dvclive), the summary to reports/sft.json.
-On a bad input or config: exit 1 with the reason, no metrics written.
+On a bad input or config: exit 1 with the reason, no metrics written. dvc.yaml runs it under
+`launch.sft` (`python`, or `accelerate launch ...` for several GPUs); with several processes every
+one trains and only the main one writes run.json, the final model and the metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default="reports/sft.json", help="metrics JSON (default: %(default)s)")
     args = parser.parse_args(argv)
 
+    from imagine.train.runs import is_main_process
     from imagine.train.sft import SFTParams, TrainError, run_sft
 
     try:
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     except (TrainError, ValueError, TypeError, OSError) as exc:
         print(f"sft: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    if not is_main_process():  # under `accelerate launch` every process trains; one reports
+        return 0
     write_json(args.metrics, report)
     print(f"sft: {report['steps']} steps (resumed from {report['resumed_from_step']}) on "
           f"{report['samples_used']} samples, loss {report['train_loss']:.4f}, "

@@ -1,6 +1,7 @@
 """The real DVC pipeline in a throwaway git repo: it builds, and a params change reruns only what
 depends on it."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +42,8 @@ def repo(tmp_path_factory, tiny_model):
     params["filter"]["max_tokens"] = 100_000
     params["sft"].update(max_length=100_000, max_steps=2, save_steps=2, rl_init_step=2)
     params["grpo"].update(max_prompt_tokens=None, max_samples=4, max_completion_length=8)
+    params["evaluate"].update(limit=3)
+    params["evaluate"]["generation"].update(max_tokens=8, batch_size=4)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     _run(["git", "init", "-q"], root, env)
@@ -52,12 +55,13 @@ def repo(tmp_path_factory, tiny_model):
 def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     root, env = repo
     dvc = [sys.executable, "-m", "dvc"]
-    stages = ("sandbox", "queries", "traces", "base_model", "filter", "audit", "sft", "grpo")
+    stages = ("sandbox", "queries", "traces", "base_model", "filter", "sft", "grpo", "evaluate", "audit")
     first = _run([*dvc, "repro"], root, env)
     for stage in stages:
         assert f"Running stage '{stage}'" in first
     for output in ("data/sandbox/manifest.json", "data/queries/test.parquet", "data/traces/traces.parquet",
-                   "data/filtered/sft.parquet", "reports/audit.json"):
+                   "data/filtered/sft.parquet", "reports/audit.json", "data/eval/evals.parquet",
+                   "reports/eval/teacher.json", "reports/eval/grpo.json", "data/eval/submissions/sft/test.jsonl"):
         assert (root / output).is_file(), output
 
     _assert_filtered_data_passes_strict(root)
@@ -71,14 +75,32 @@ def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     again = _run([*dvc, "repro"], root, env)
     for stage in ("sandbox", "base_model"):
         assert f"Stage '{stage}' didn't change, skipping" in again
-    for stage in ("queries", "traces", "filter", "audit", "sft", "grpo"):
+    for stage in ("queries", "traces", "filter", "sft", "grpo", "evaluate", "audit"):
         assert f"Running stage '{stage}'" in again
+    _commit(root, env, "queries seed + 1")
 
-    params["grpo"]["seed"] += 1  # a GRPO param: only `grpo` (and what follows it) reruns
+    params["grpo"]["seed"] += 1  # a GRPO param: only `grpo` and what reads its model rerun
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     last = _run([*dvc, "repro"], root, env)
-    assert "Running stage 'grpo'" in last
-    assert [line for line in last.splitlines() if line.startswith("Running stage")] == ["Running stage 'grpo':"]
+    assert [line for line in last.splitlines() if line.startswith("Running stage")] == [
+        "Running stage 'grpo':", "Running stage 'evaluate':", "Running stage 'audit':"]
+    # base and SFT checkpoints did not change: their answers come from the evaluation cache
+    assert "evaluate: base:" in last
+    _commit(root, env, "grpo seed + 1")
+
+    metrics = json.loads(_run([*dvc, "metrics", "diff", "HEAD~1", "--json"], root, env))
+    assert "reports/grpo.json" in metrics and "reports/eval/grpo.json" in metrics
+    assert all(key.startswith("reports/") for key in metrics)
+    plots_dir = root / "plots_diff"
+    _run([*dvc, "plots", "diff", "HEAD~1", "-o", str(plots_dir)], root, env)
+    html = (plots_dir / "index.html").read_text()
+    assert "cdn.jsdelivr" not in html and "vegaEmbed" in html  # renders offline: Vega is inlined
+    assert "GRPO reward components" in html and "Final pass rate by model and level" in html
+
+
+def _commit(root: Path, env: dict, message: str) -> None:
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root, env)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], root, env)
 
 
 def _assert_filtered_data_passes_strict(root: Path) -> None:

@@ -20,8 +20,9 @@ tokens up to, not including, the first end-of-sequence token (padding after it e
 batched forward pass). `on_output(i, output)` is called for every item of a batch as soon as that
 batch finishes.
 
-The cache key's model name is `"{folder}@{fingerprint}"`, the fingerprint a content hash of the
-folder's files, so a retrained checkpoint at the same path never serves stale cached outputs.
+The cache key's model name is `"{folder}@{fingerprint}:{dtype}"`, the fingerprint a content hash of
+the folder's files, so a retrained checkpoint at the same path (or another precision) never serves
+stale cached outputs.
 
 torch and transformers are imported here only, never at package import time.
 """
@@ -141,7 +142,8 @@ class TransformersBackend(Backend):
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = int(batch_size)
-        self.model = f"{model}@{checkpoint_fingerprint(folder)}"
+        # the cache identity: the checkpoint's content and the precision it runs in
+        self.model = f"{model}@{checkpoint_fingerprint(folder)}:{str(self.dtype).removeprefix('torch.')}"
 
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         if not self.tokenizer.chat_template:

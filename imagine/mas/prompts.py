@@ -230,6 +230,24 @@ def reasoner_messages(query: dict, reference_text: str) -> list[dict]:
     return [{"role": "system", "content": REASONER_SYSTEM}, {"role": "user", "content": user}]
 
 
+def prompt_builder(sandbox, caps: Caps | dict | None):
+    """`build(query row) -> messages`: the Reasoner's prompt for any query, with the reference
+    information under `caps` (the `traces.reference` params), so the teacher, SFT, GRPO and the
+    evaluation see one prompt. `sandbox` is a SandboxIndex or a sandbox folder, loaded on first use."""
+    caps = caps if isinstance(caps, Caps) else Caps.from_params(caps)
+    index = sandbox if isinstance(sandbox, SandboxIndex) else None
+
+    def build(row: dict) -> list[dict]:
+        nonlocal index
+        if index is None:
+            from imagine.sandbox import Sandbox
+
+            index = SandboxIndex(Sandbox.load(sandbox))
+        return reasoner_messages(row, reference_info(row, index, caps))
+
+    return build
+
+
 def judge_messages(query: dict, reference_text: str, reasoner_output: str) -> list[dict]:
     user = (f"Query: {_query_text(query)}\n\nReference information:\n{reference_text}\n\n"
             f"Reasoning and plan to check:\n{reasoner_output}\n\n"
@@ -246,4 +264,4 @@ def reflector_messages(query: dict, reference_text: str, reasoner_output: str, v
 
 
 __all__ = ["CORRECTED_PLAN", "Caps", "JUDGE_ERRORS", "JUDGE_OK", "as_query", "judge_messages",
-           "plan_of", "reasoner_messages", "reference_info", "reflector_messages"]
+           "plan_of", "prompt_builder", "reasoner_messages", "reference_info", "reflector_messages"]

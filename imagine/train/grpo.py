@@ -182,7 +182,7 @@ def run_grpo(config: GRPOParams, model_dir: str | Path, out: str | Path, live_di
     trained = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - trained
-    save_final(trainer.model, trainer.processing_class, run.path / "final")
+    save_final(trainer, run.path / "final")
     run.finish()
     live = next((c for c in trainer.callback_handler.callbacks if hasattr(c, "logged")), None)
     steps_run = trainer.state.global_step - start_step

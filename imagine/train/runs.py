@@ -9,18 +9,25 @@ a killed stage is run again. `RunDir.prepare(fingerprint)` decides what that lef
   params change never continues from a stale checkpoint.
 
 The fingerprint and the finished mark live in `run.json` inside the folder.
+
+Under a multi-process launch (`accelerate launch`, torchrun: `WORLD_SIZE` > 1) only the main process
+(global rank 0) wipes or creates the folder and writes `run.json` and `final/`; the other processes
+wait for it, then read the same folder, so every process resumes from the same checkpoint. A plain
+single process never touches torch.distributed or accelerate here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 from pathlib import Path
 
-from imagine.io import write_json
+from imagine.io import atomic_path, write_json
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -37,6 +44,36 @@ def fingerprint(*parts) -> str:
             digest.update(json.dumps(part, sort_keys=True, default=str).encode())
         digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def world_size() -> int:
+    """How many training processes this launch started (1 for a plain `python stages/...`)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """The process that writes shared files: global rank 0 (or the only process)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def wait_for_everyone() -> None:
+    """A barrier across the launch's processes; nothing to wait for in a single process."""
+    if world_size() > 1:
+        from accelerate import PartialState  # sets up torch.distributed once; the Trainer reuses it
+
+        PartialState().wait_for_everyone()
+
+
+@contextlib.contextmanager
+def main_process_first():
+    """Run the block on the main process first, then on the others (which wait at a barrier)."""
+    if world_size() <= 1:
+        yield
+        return
+    from accelerate import PartialState
+
+    with PartialState().main_process_first():
+        yield
 
 
 class RunDir:
@@ -69,19 +106,44 @@ class RunDir:
         return self.path / f"checkpoint-{step}"
 
     def prepare(self, fingerprint: str) -> Path | None:
-        """Make the folder ready; returns the checkpoint to resume from, or None for a fresh start."""
+        """Make the folder ready; returns the checkpoint to resume from, or None for a fresh start.
+
+        Every process of a launch calls it and gets the same answer: the main process decides (and
+        wipes a stale folder) first; the others then find either the checkpoints it kept or none."""
+        with main_process_first():
+            if is_main_process():
+                return self._prepare(fingerprint)
+            return self._follow(fingerprint)
+
+    def _resumable(self, fingerprint: str) -> Path | None:
         meta = self.meta()
         checkpoints = self.checkpoints()
         if meta.get("fingerprint") == fingerprint and not meta.get("finished") and checkpoints:
             return checkpoints[max(checkpoints)]
+        return None
+
+    def _prepare(self, fingerprint: str) -> Path | None:
+        resume_from = self._resumable(fingerprint)
+        if resume_from is not None:
+            return resume_from
         if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True)
         write_json(self.meta_path, {"fingerprint": fingerprint, "finished": False})
         return None
 
+    def _follow(self, fingerprint: str) -> Path | None:
+        """A non-main process, after the main one prepared the folder: read its decision."""
+        if self.meta().get("fingerprint") != fingerprint:
+            # Same config and data, so a different fingerprint means another folder (no shared filesystem).
+            raise OSError(f"{self.meta_path} does not hold this run's fingerprint after the main process prepared "
+                          "it: every training process must see the same run folder (one machine or a shared disk)")
+        return self._resumable(fingerprint)
+
     def finish(self, **extra) -> None:
-        write_json(self.meta_path, {**self.meta(), **extra, "finished": True})
+        if is_main_process():
+            write_json(self.meta_path, {**self.meta(), **extra, "finished": True})
+        wait_for_everyone()  # nobody reports the run finished before run.json says so
 
 
 def make_live_callback(live_dir: str | Path, metrics: dict[str, str], *, resume: bool):
@@ -123,14 +185,36 @@ def make_live_callback(live_dir: str | Path, metrics: dict[str, str], *, resume:
     return LiveCallback()
 
 
-def save_final(model, tokenizer, path: str | Path) -> Path:
-    """Save weights (safetensors) + tokenizer into `path`, atomically."""
-    from imagine.io import atomic_path
+def save_final(trainer, path: str | Path) -> Path:
+    """Save the trained weights (safetensors) + tokenizer into `path`, atomically.
 
+    A plain single-process run saves the model directly. Under DeepSpeed, FSDP or several processes
+    the weights may be sharded: every process must take part in `trainer.save_model`, which gathers
+    them (ZeRO-3 needs `zero3_save_16bit_model: true` for a loadable file) and writes from the main
+    process only. It writes into a staging folder every process can name; the main process then
+    moves the complete folder into place in one rename."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+    tokenizer = trainer.processing_class
+    sharded = getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False)
+    if world_size() <= 1 and not sharded:
+        with atomic_path(path) as tmp:
+            trainer.model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+        return path
+
+    staging = path.with_name(f".{path.name}.saving")
+    if is_main_process():
+        shutil.rmtree(staging, ignore_errors=True)  # a killed earlier save
+    wait_for_everyone()
+    trainer.save_model(str(staging))
+    if is_main_process():
+        if not any(staging.glob("*.safetensors")):
+            raise ValueError(f"no *.safetensors written to {staging}: under DeepSpeed ZeRO-3 set "
+                             "zero3_save_16bit_model: true in the accelerate config, so the weights are gathered")
+        tokenizer.save_pretrained(staging)
+        with atomic_path(path) as tmp:
+            os.replace(staging, tmp)
+    wait_for_everyone()
     return path
 
 

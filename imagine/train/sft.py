@@ -120,9 +120,8 @@ def build_trainer(config: SFTParams, dataset, out: str | Path, *, live_dir: str 
     model_dir = Path(config.model)
     if not (model_dir / "config.json").is_file():
         raise TrainError(f"no model checkpoint in {str(model_dir)!r} (sft.model): run `dvc repro base_model` first")
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32", local_files_only=True,
-                                                 use_safetensors=True)
+    # The config comes before the model: under `accelerate launch` with DeepSpeed ZeRO-3 it is what
+    # makes from_pretrained shard the weights while loading (else every process holds a full copy).
     args = SFTConfig(
         output_dir=str(out), max_steps=config.max_steps, learning_rate=float(config.learning_rate),
         lr_scheduler_type=config.lr_scheduler_type, warmup_steps=config.warmup_steps,
@@ -134,6 +133,9 @@ def build_trainer(config: SFTParams, dataset, out: str | Path, *, live_dir: str 
         data_seed=config.seed, logging_steps=1, report_to="none", disable_tqdm=True,
         dataloader_num_workers=0, activation_checkpointing=config.gradient_checkpointing,  # TRL defaults it on
         **precision_flags(config.precision))
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32", local_files_only=True,
+                                                 use_safetensors=True)
     callbacks = [make_live_callback(live_dir, LIVE_METRICS, resume=resume)] if live_dir else []
     return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
 
@@ -150,7 +152,7 @@ def run_sft(config: SFTParams, out: str | Path, live_dir: str | Path) -> dict:
     trained = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - trained
-    save_final(trainer.model, trainer.processing_class, run.path / "final")
+    save_final(trainer, run.path / "final")
     init = run.checkpoint(config.rl_init_step)
     if not init.is_dir():
         raise TrainError(f"checkpoint for sft.rl_init_step={config.rl_init_step} missing in {run.path}")

@@ -1,0 +1,184 @@
+"""DVC stage `evaluate`: every model on the query splits, scored by the shared scorer in both modes.
+
+Reads `evaluate:` (plus `traces.reference`, `sft.rl_init_step` and `grpo.reward`) from params.yaml.
+Each model of `evaluate.models` (a local checkpoint folder; `{rl_init_step}` in a path becomes
+`sft.rl_init_step`) answers the first `limit` queries (of `days` length) of each split in `evaluate.splits` with the
+Reasoner's prompt, through `evaluate.generation` and a call cache (evaluate.cache, a persist output:
+an unchanged checkpoint is never asked twice). The MAS teacher's traces of those queries are scored
+too. With `evaluate.travelplanner` set (TravelPlanner's validation/test query file and database), the
+students are evaluated on it as well.
+
+Writes reports/eval/<model>.json (metrics per query set and mode), reports/eval/plots/*.json (the
+model comparison plots), data/eval/evals.parquet (one row per model, mode, query and sample; the
+`evals` audit view), and TravelPlanner submission files data/eval/submissions/<model>/<set>.jsonl
+with the matching query files data/eval/submissions/<set>_queries.jsonl (`imagine eval` reads both).
+On a bad input or config: exit 1 with the reason, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from imagine.io import atomic_path, write_json
+
+
+def load_sets(config: dict, reward_weights, caps):
+    """The query sets: generated splits from evaluate.queries, plus the optional TravelPlanner files."""
+    import polars as pl
+
+    from imagine.evaluate import Scorer
+    from imagine.evaluate.index import SandboxIndex
+    from imagine.evaluation import QuerySet
+    from imagine.queries.importer import read_travelplanner
+    from imagine.queries.schema import query_id
+    from imagine.sandbox import Sandbox
+    from imagine.train.rewards import Reward
+
+    def query_set(name, rows, sandbox_dir):
+        if not Path(sandbox_dir).is_dir():
+            raise FileNotFoundError(f"no sandbox at {str(sandbox_dir)!r}: run `dvc repro sandbox` first")
+        index = SandboxIndex(Sandbox.load(sandbox_dir))
+        scorers = {mode: Scorer(index, mode) for mode in ("strict", "compat")}
+        return QuerySet(name, rows, scorers, Reward(scorers["strict"], reward_weights), index)
+
+    sets = []
+    limit, days = config.get("limit"), config.get("days")
+    for split in config.get("splits", ["test"]):
+        path = Path(config.get("queries", "data/queries")) / f"{split}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"no {path} (evaluate.splits names {split!r}): run `dvc repro queries` first")
+        frame = pl.read_parquet(path).sort("idx")
+        if days:
+            frame = frame.filter(pl.col("days").is_in(days))
+        if limit:
+            frame = frame.head(limit)
+        sets.append(query_set(split, frame.to_dicts(), config.get("sandbox", "data/sandbox")))
+    official = config.get("travelplanner")
+    if official:
+        rows = [r for r in read_travelplanner(official["queries"]) if not days or r["days"] in days][:limit]
+        for position, row in enumerate(rows, 1):
+            row.update(idx=position, split=official["name"], query_id=query_id(row))
+        sets.append(query_set(official["name"], rows, official["sandbox"]))
+    return sets
+
+
+def checkpoints(models: dict, rl_init_step: int) -> dict[str, str]:
+    """name -> checkpoint folder, each checked to exist (a clear error before any generation)."""
+    out = {}
+    for name, path in models.items():
+        folder = str(path).replace("{rl_init_step}", str(rl_init_step))
+        if not (Path(folder) / "config.json").is_file():
+            raise FileNotFoundError(f"evaluate.models.{name}: no checkpoint at {folder!r} (no config.json); "
+                                    "run `dvc repro` up to the stage that makes it")
+        out[name] = folder
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--out", default="data/eval", help="per-query data folder (default: %(default)s)")
+    parser.add_argument("--reports", default="reports/eval", help="metrics folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    from imagine.params import params_or_exit
+
+    params = params_or_exit(args.params, ["evaluate", "traces.reference"], "evaluate")
+
+    import polars as pl
+
+    from imagine import evaluation as ev
+    from imagine.checks import DataValidationError
+    from imagine.checks.evals import validate_evals
+    from imagine.llm.base import Sampling
+    from imagine.llm.cache import CallCache
+    from imagine.llm.registry import build_backend
+    from imagine.mas.prompts import prompt_builder
+    from imagine.mas.protocol import SAMPLING_KEYS
+    from imagine.train.rewards import RewardWeights
+    from imagine.train.sft import SFTParams
+
+    started = time.perf_counter()
+    config = params["evaluate"]
+    caps = (params.get("traces") or {}).get("reference")
+    generation = dict(config["generation"])
+    samples = int(generation.pop("samples", 1))
+    sampling = Sampling(seed=int(generation.pop("seed", 0)), **{
+        k: (tuple(v or ()) if k == "stop" else v) for k, v in generation.items() if k in SAMPLING_KEYS})
+    spec = {k: v for k, v in generation.items() if k not in SAMPLING_KEYS}
+    try:
+        rl_init_step = SFTParams.from_params(params.get("sft")).rl_init_step
+        weights = RewardWeights(**((params.get("grpo") or {}).get("reward") or {}))
+        models = checkpoints(config["models"], rl_init_step)
+        sets = load_sets(config, weights, caps)
+        reports: dict[str, dict] = {}
+        rows: list[dict] = []
+        submissions: dict[tuple[str, str], list[str]] = {}
+        cache = CallCache(config.get("cache", "data/eval_cache/calls.sqlite"))
+        for name, folder in models.items():
+            model_started = time.perf_counter()
+            backend = build_backend({**spec, "model": folder})
+            report = {"model": name, "checkpoint": folder, "sets": {}}
+            try:
+                for qset in sets:
+                    answers = ev.generate_answers(backend, qset, prompt_builder(qset.index, caps), sampling, samples,
+                                                  cache)
+                    scored, metrics = ev.score_answers(name, qset, answers)
+                    rows += scored
+                    report["sets"][qset.name] = metrics
+                    submissions[(name, qset.name)] = ev.submission_lines(qset, answers)
+            finally:
+                backend.close()
+            report["seconds"] = round(time.perf_counter() - model_started, 2)
+            reports[name] = report
+            print(f"evaluate: {name}: " + "; ".join(
+                f"{s}: delivery {m['strict']['delivery_rate']:.3f}, commonsense micro "
+                f"{m['strict']['commonsense_micro']:.3f}, final pass {m['strict']['final_pass_rate']:.3f}, "
+                f"reward {m['mean_reward']:.3f}" for s, m in report["sets"].items()))
+        cache.close()
+        traces_path = config.get("traces")
+        if traces_path:
+            if not Path(traces_path).is_file():
+                raise FileNotFoundError(f"no {traces_path} (evaluate.traces): run `dvc repro traces` first")
+            traces = pl.read_parquet(traces_path)
+            report = {"model": ev.TEACHER, "checkpoint": None, "sets": {}}
+            for qset in sets:
+                if qset.name not in set(traces["split"].unique()):
+                    continue  # the teacher never ran on this set (e.g. TravelPlanner's own files)
+                answers, missing = ev.teacher_answers(traces, qset)
+                scored, metrics = ev.score_answers(ev.TEACHER, qset, answers)
+                rows += scored
+                report["sets"][qset.name] = {**metrics, "missing_traces": missing}
+                submissions[(ev.TEACHER, qset.name)] = ev.submission_lines(qset, answers)
+            reports[ev.TEACHER] = report
+        evals = pl.DataFrame([{c: r.get(c) for c in ev.EVALS} for r in rows], schema=ev.EVALS)
+        validate_evals(evals, source=f"{args.out}/evals.parquet", reward_bounds=weights.bounds)
+    except (DataValidationError, ValueError, TypeError, OSError) as exc:
+        print(f"evaluate: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("evaluate: nothing written", file=sys.stderr)
+        return 1
+
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        evals.write_parquet(tmp / "evals.parquet")
+        for qset in sets:
+            ev.write_text_lines(tmp / "submissions" / f"{qset.name}_queries.jsonl", ev.query_lines(qset))
+        for (model, set_name), lines in submissions.items():
+            ev.write_text_lines(tmp / "submissions" / model / f"{set_name}.jsonl", lines)
+    with atomic_path(args.reports) as tmp:
+        tmp.mkdir()
+        for name, report in reports.items():
+            write_json(tmp / f"{name}.json", report)
+        by_level, by_check = ev.plot_rows(reports, sets[0].name) if sets else ([], [])
+        write_json(tmp / "plots" / "final_pass_by_level.json", by_level)
+        write_json(tmp / "plots" / "pass_rate_by_check.json", by_check)
+    print(f"evaluate: {len(reports)} models on {', '.join(s.name for s in sets)}; "
+          f"{evals.height} rows; {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Model evaluation: answers are parsed, scored in both modes, rewarded and summarised; submissions
+round-trip through `imagine eval`; the stage refuses bad params and missing checkpoints clearly."""
+
+import json
+
+import pytest
+import yaml
+
+from imagine import evaluation as ev
+from imagine.checks.evals import validate_evals
+from imagine.evaluate.files import evaluate_files
+from imagine.params import ParamsError, validate_params
+from imagine.plan import format_answer
+from imagine.queries.importer import read_travelplanner
+from imagine.queries.schema import query_id
+from imagine.train.rewards import Reward
+from tests.conftest import ROOT, TRAVELPLANNER
+
+
+@pytest.fixture(scope="module")
+def qset(scorers):
+    """TravelPlanner train queries whose annotated plan passes strict, as an evaluation set."""
+    rows = []
+    for row in read_travelplanner(TRAVELPLANNER / "train.jsonl"):
+        plan = json.loads(row["annotated_plan"])
+        if scorers["strict"].score(ev.QuerySet("x", [], scorers, None, None).travelplanner(row), plan).final_pass:
+            row.update(idx=len(rows) + 1, split="tp_train", query_id=query_id(row))
+            rows.append(row)
+        if len(rows) == 3:
+            break
+    assert len(rows) == 3
+    return ev.QuerySet("tp_train", rows, scorers, Reward(scorers["strict"]), scorers["strict"].index)
+
+
+def _answers(qset):
+    good_plan = json.loads(qset.rows[0]["annotated_plan"])
+    broken = json.loads(qset.rows[1]["annotated_plan"])[:-1]  # a day missing
+    return [
+        [ev.Answer(format_answer("I chose the cheapest valid options.", None, good_plan), tokens_out=10)],
+        [ev.Answer(format_answer("I think this is fine.", "No errors.", broken), tokens_out=8)],
+        [ev.Answer("Sure! Here is a trip: day 1 Paris.", tokens_out=5)],
+    ]
+
+
+def test_scores_parses_and_summarises_answers(qset):
+    rows, metrics = ev.score_answers("m", qset, _answers(qset))
+    assert len(rows) == 3 * 2  # one row per query and mode
+    strict = metrics["strict"]
+    assert strict["count"] == 3
+    assert strict["delivery_rate"] == pytest.approx(2 / 3)
+    assert strict["final_pass_rate"] == pytest.approx(1 / 3)
+    assert metrics["format_failure_rate"] == pytest.approx(1 / 3)
+    assert metrics["reflection_rate"] == pytest.approx(2 / 3)
+    assert metrics["lazy_reflection_rate"] == pytest.approx(1 / 3)  # "No errors." on the broken plan
+    by_query = {r["query_id"]: r for r in rows if r["mode"] == "strict"}
+    good, lazy, garbage = (by_query[row["query_id"]] for row in qset.rows)
+    assert good["final_pass"] and not good["lazy_reflection"]
+    assert lazy["lazy_reflection"] and not lazy["final_pass"]
+    assert garbage["parse_error"] and garbage["reward"] == -1.0 and not garbage["delivered"]
+    assert good["reward"] > lazy["reward"] > garbage["reward"]
+    assert metrics["mean_reward"] == pytest.approx((good["reward"] + lazy["reward"] + garbage["reward"]) / 3)
+    assert set(strict["per_check"]) >= {"is_not_absent", "valid_cost"}
+    import polars as pl
+
+    validate_evals(pl.DataFrame(rows, schema=ev.EVALS), source="evals.parquet")
+
+
+def test_submission_round_trips_through_imagine_eval(qset, tmp_path):
+    answers = _answers(qset)
+    _, metrics = ev.score_answers("m", qset, answers)
+    ev.write_text_lines(tmp_path / "q.jsonl", ev.query_lines(qset))
+    ev.write_text_lines(tmp_path / "p.jsonl", ev.submission_lines(qset, answers))
+    for mode in ("strict", "compat"):
+        summary = evaluate_files(tmp_path / "q.jsonl", tmp_path / "p.jsonl", TRAVELPLANNER, mode=mode, progress=False)
+        for key in ("delivery_rate", "commonsense_micro", "hard_micro", "final_pass_rate"):
+            assert summary[key] == pytest.approx(metrics[mode][key]), (mode, key)
+
+
+def test_diversity_falls_when_answers_repeat():
+    varied = ["plan a b c d e f", "route x y z w v u", "hotel p q r s t"]
+    same = ["plan a b c d e f"] * 3
+    assert ev.diversity(varied, [[t] for t in varied])["distinct_4gram"] == 1.0
+    assert ev.diversity(same, [[t] for t in same])["distinct_4gram"] == pytest.approx(1 / 3)
+    assert ev.diversity(same, [same])["within_query"] == 0.0
+    assert ev.diversity(varied, [varied])["within_query"] == 1.0
+    assert ev.diversity(varied, [[t] for t in varied])["within_query"] is None
+
+
+def _params():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"samples": 3}, "need temperature > 0"),
+    ({"model": "x"}, "evaluate.generation.model"),
+    ({"backend": "rules"}, "evaluate.generation.backend"),
+    ({"batch_size": 0}, "evaluate.generation.batch_size"),
+    ({"tempreature": 0.5}, "did you mean temperature"),
+])
+def test_generation_params_are_checked(change, message):
+    params = _params()
+    params["evaluate"]["generation"].update(change)
+    with pytest.raises(ParamsError, match=message):
+        validate_params(params, ["evaluate"])
+
+
+def test_stage_names_a_missing_checkpoint(tmp_path, capsys):
+    from stages.evaluate import main
+
+    params = _params()
+    params["evaluate"]["models"] = {"ghost": str(tmp_path / "nowhere")}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "eval"),
+                 "--reports", str(tmp_path / "reports")]) == 1
+    err = capsys.readouterr().err
+    assert "evaluate.models.ghost" in err and "nothing written" in err
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "reports").exists()
