@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from imagine import cli
@@ -46,7 +47,21 @@ def data_dir(tmp_path_factory) -> Path:
     result = filter_traces(traces, turns, queries, FilterConfig(max_tokens=None))
     result.sft.write_parquet(root / "filtered" / "sft.parquet")
     result.grpo.write_parquet(root / "filtered" / "grpo_prompts.parquet")
+    (root / "eval").mkdir()
+    evals_frame([("base", "easy", False, -1.0), ("sft", "easy", True, 2.5), ("sft", "easy", False, 0.7)]).write_parquet(
+        root / "eval" / "evals.parquet")
     return root
+
+
+def evals_frame(answers) -> pl.DataFrame:
+    """(model, level, final_pass, reward) answers as evals rows, strict mode."""
+    from imagine.evaluation import EVALS
+
+    rows = [{"model": m, "mode": "strict", "split": "test", "query_id": f"q{i}", "idx": i + 1, "level": level,
+             "days": 3, "sample": 0, "delivered": reward > -1, "final_pass": passed, "lazy_reflection": False,
+             "reward": reward, "plan": "[]" if reward > -1 else None, "tokens_out": 1}
+            for i, (m, level, passed, reward) in enumerate(answers)]
+    return pl.DataFrame(rows, schema=EVALS)
 
 
 def test_registry_points_at_the_stage_outputs():

@@ -55,13 +55,15 @@ def repo(tmp_path_factory, tiny_model):
 def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     root, env = repo
     dvc = [sys.executable, "-m", "dvc"]
-    stages = ("sandbox", "queries", "traces", "base_model", "filter", "sft", "grpo", "evaluate", "audit")
+    stages = ("sandbox", "queries", "traces", "base_model", "filter", "sft", "grpo", "evaluate", "audit",
+              "report", "plots_template")
     first = _run([*dvc, "repro"], root, env)
     for stage in stages:
         assert f"Running stage '{stage}'" in first
     for output in ("data/sandbox/manifest.json", "data/queries/test.parquet", "data/traces/traces.parquet",
                    "data/filtered/sft.parquet", "reports/audit.json", "data/eval/evals.parquet",
-                   "reports/eval/teacher.json", "reports/eval/grpo.json", "data/eval/submissions/sft/test.jsonl"):
+                   "reports/eval/teacher.json", "reports/eval/grpo.json", "data/eval/submissions/sft/test.jsonl",
+                   "reports/report.html", "reports/report.md"):
         assert (root / output).is_file(), output
 
     _assert_filtered_data_passes_strict(root)
@@ -75,7 +77,7 @@ def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     again = _run([*dvc, "repro"], root, env)
     for stage in ("sandbox", "base_model"):
         assert f"Stage '{stage}' didn't change, skipping" in again
-    for stage in ("queries", "traces", "filter", "sft", "grpo", "evaluate", "audit"):
+    for stage in ("queries", "traces", "filter", "sft", "grpo", "evaluate", "audit", "report"):
         assert f"Running stage '{stage}'" in again
     _commit(root, env, "queries seed + 1")
 
@@ -83,7 +85,7 @@ def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     last = _run([*dvc, "repro"], root, env)
     assert [line for line in last.splitlines() if line.startswith("Running stage")] == [
-        "Running stage 'grpo':", "Running stage 'evaluate':", "Running stage 'audit':"]
+        "Running stage 'grpo':", "Running stage 'evaluate':", "Running stage 'audit':", "Running stage 'report':"]
     # base and SFT checkpoints did not change: their answers come from the evaluation cache
     assert "evaluate: base:" in last
     _commit(root, env, "grpo seed + 1")
