@@ -70,6 +70,7 @@ class Answer:
     sample: int = 0
     tokens_out: int = 0
     error: str | None = None  # the generation failed
+    cached: bool = False  # served from the call cache
     reflected: bool | None = None  # teacher: set from its trace
     judged_ok: bool | None = None  # teacher: both judges said "No errors."
 
@@ -86,7 +87,7 @@ def score_answers(model: str, qset: QuerySet, answers: list[list[Answer]]) -> tu
     texts: list[str] = []
     by_query: list[list[str]] = []
     counts = {"answers": 0, "format_failures": 0, "reflected": 0, "lazy": 0, "generation_errors": 0,
-              "tokens_out": 0}
+              "tokens_out": 0, "cache_hits": 0}
     rewards: list[float] = []
     for row, row_answers in zip(qset.rows, answers):
         tp = qset.travelplanner(row)
@@ -105,6 +106,7 @@ def score_answers(model: str, qset: QuerySet, answers: list[list[Answer]]) -> tu
             counts["reflected"] += reflected
             counts["generation_errors"] += answer.error is not None
             counts["tokens_out"] += answer.tokens_out
+            counts["cache_hits"] += answer.cached
             rewards.append(reward)
             texts.append(answer.text or "")
             for mode in MODES:
@@ -134,6 +136,7 @@ def score_answers(model: str, qset: QuerySet, answers: list[list[Answer]]) -> tu
         "lazy_reflection_rate": counts["lazy"] / n,
         "mean_reward": sum(rewards) / n,
         "generation_errors": counts["generation_errors"],
+        "cache_hits": counts["cache_hits"],
         "tokens_out_mean": counts["tokens_out"] / n,
         "diversity": diversity(texts, by_query),
     }
@@ -197,7 +200,8 @@ def generate_answers(backend, qset: QuerySet, build_prompt, sampling, samples: i
     for k in range(samples):
         outputs = cached_generate(backend, requests, replace(sampling, seed=sampling.seed + k), cache, on_output=done)
         for i, output in enumerate(outputs):
-            answers[i].append(Answer(output.text, sample=k, tokens_out=output.tokens_out, error=output.error))
+            answers[i].append(Answer(output.text, sample=k, tokens_out=output.tokens_out, error=output.error,
+                                     cached=output.cached))
     bar.close()
     return answers
 

@@ -8,7 +8,7 @@ an unchanged checkpoint is never asked twice). The MAS teacher's traces of those
 too. With `evaluate.travelplanner` set (TravelPlanner's validation/test query file and database), the
 students are evaluated on it as well.
 
-Writes reports/eval/<model>.json (metrics per query set and mode), reports/eval/plots/*.json (the
+Writes reports/eval/<model>.json (metrics per query set and mode), reports/eval_plots/*.json (the
 model comparison plots), data/eval/evals.parquet (one row per model, mode, query and sample; the
 `evals` audit view), and TravelPlanner submission files data/eval/submissions/<model>/<set>.jsonl
 with the matching query files data/eval/submissions/<set>_queries.jsonl (`imagine eval` reads both).
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     parser.add_argument("--out", default="data/eval", help="per-query data folder (default: %(default)s)")
     parser.add_argument("--reports", default="reports/eval", help="metrics folder (default: %(default)s)")
+    parser.add_argument("--plots", default="reports/eval_plots", help="comparison plots' data (default: %(default)s)")
     args = parser.parse_args(argv)
 
     from imagine.params import params_or_exit
@@ -172,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp.mkdir()
         for name, report in reports.items():
             write_json(tmp / f"{name}.json", report)
-        by_level, by_check = ev.plot_rows(reports, sets[0].name) if sets else ([], [])
-        write_json(tmp / "plots" / "final_pass_by_level.json", by_level)
-        write_json(tmp / "plots" / "pass_rate_by_check.json", by_check)
+    by_level, by_check = ev.plot_rows(reports, sets[0].name) if sets else ([], [])
+    with atomic_path(args.plots) as tmp:
+        tmp.mkdir()
+        write_json(tmp / "final_pass_by_level.json", by_level)
+        write_json(tmp / "pass_rate_by_check.json", by_check)
     print(f"evaluate: {len(reports)} models on {', '.join(s.name for s in sets)}; "
           f"{evals.height} rows; {time.perf_counter() - started:.1f} s")
     return 0

@@ -115,3 +115,33 @@ def test_stage_names_a_missing_checkpoint(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "evaluate.models.ghost" in err and "nothing written" in err
     assert not (tmp_path / "eval").exists() and not (tmp_path / "reports").exists()
+
+
+def test_stage_evaluates_a_checkpoint_on_travelplanner_files(tiny_model, tmp_path):
+    """`evaluate.travelplanner`: TravelPlanner's own query file and database, no generated split, no teacher."""
+    import polars as pl
+
+    from stages.evaluate import main
+
+    params = _params()
+    params["evaluate"].update(
+        splits=[], traces=None, days=None, limit=2, models={"tiny": str(tiny_model)}, cache=str(tmp_path / "cache.sqlite"),
+        travelplanner={"name": "tp_train", "queries": str(TRAVELPLANNER / "train.jsonl"), "sandbox": str(TRAVELPLANNER)})
+    params["evaluate"]["generation"].update(max_tokens=4, dtype="float32", device="cpu")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out, reports, plots = tmp_path / "eval", tmp_path / "reports", tmp_path / "plots"
+    argv = ["--params", str(tmp_path / "params.yaml"), "--out", str(out), "--reports", str(reports),
+            "--plots", str(plots)]
+    assert main(argv) == 0
+    report = json.loads((reports / "tiny.json").read_text())
+    metrics = report["sets"]["tp_train"]
+    assert metrics["queries"] == 2 and metrics["strict"]["delivery_rate"] == 0.0  # 4 tokens cannot hold a plan
+    assert metrics["format_failure_rate"] == 1.0 and metrics["mean_reward"] == -1.0
+    evals = pl.read_parquet(out / "evals.parquet")
+    assert evals.height == 2 * 2 and set(evals["mode"]) == {"strict", "compat"}
+    assert len((out / "submissions" / "tiny" / "tp_train.jsonl").read_text().splitlines()) == 2
+    assert json.loads((plots / "final_pass_by_level.json").read_text())[0]["model"] == "tiny"
+    assert metrics["cache_hits"] == 0
+    # a second run asks the model nothing: every answer comes from the generation cache
+    assert main(argv) == 0
+    assert json.loads((reports / "tiny.json").read_text())["sets"]["tp_train"]["cache_hits"] == 2
