@@ -4,6 +4,7 @@ params the same way."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -17,10 +18,13 @@ import yaml
 def atomic_path(path: str | Path):
     """Yield a temporary sibling path (file or folder); on success it replaces `path` in one rename.
 
-    On an exception the temporary is removed and `path` is left as it was.
+    On an exception the temporary is removed and `path` is left as it was. Temporaries a killed
+    writer left behind are removed first (one writer per path at a time: a DVC stage owns its outputs).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     target = tmp / path.name
     try:

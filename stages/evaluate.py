@@ -12,7 +12,9 @@ Writes reports/eval/<model>.json (metrics per query set and mode), reports/eval_
 model comparison plots), data/eval/evals.parquet (one row per model, mode, query and sample; the
 `evals` audit view), and TravelPlanner submission files data/eval/submissions/<model>/<set>.jsonl
 with the matching query files data/eval/submissions/<set>_queries.jsonl (`imagine eval` reads both).
-On a bad input or config: exit 1 with the reason, nothing written.
+Each query split file is validated with the queries GX suite before it is used; on a bad input or
+config: exit 1 with the reason (a failed expectation names the file, column and expectation), nothing
+written.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from imagine.io import atomic_path, write_json
 
 
 def load_sets(config: dict, reward_weights, caps):
-    """The query sets: generated splits from evaluate.queries, plus the optional TravelPlanner files."""
+    """The query sets: generated splits from evaluate.queries (each file validated with the queries GX
+    suite first), plus the optional TravelPlanner files."""
     import polars as pl
 
+    from imagine.checks.queries import validate_queries
     from imagine.evaluate import Scorer
     from imagine.evaluate.index import SandboxIndex
     from imagine.evaluation import QuerySet
@@ -50,7 +54,9 @@ def load_sets(config: dict, reward_weights, caps):
         path = Path(config.get("queries", "data/queries")) / f"{split}.parquet"
         if not path.is_file():
             raise FileNotFoundError(f"no {path} (evaluate.splits names {split!r}): run `dvc repro queries` first")
-        frame = pl.read_parquet(path).sort("idx")
+        frame = pl.read_parquet(path)
+        validate_queries(frame, source=str(path), splits=[split])  # before any filter, limit or work
+        frame = frame.sort("idx")
         if days:
             frame = frame.filter(pl.col("days").is_in(days))
         if limit:

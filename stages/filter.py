@@ -1,11 +1,13 @@
 """DVC stage `filter`: MAS traces -> SFT samples and GRPO prompts, ready for TRL.
 
 Reads `filter:` from params.yaml, data/traces/{traces,turns}.parquet, data/queries/*.parquet and the
-student's tokenizer (`filter.tokenizer`, the `base_model` stage's folder). Keeps the traces whose
-final plan passes every strict check (and the optional conditions: a reflection, no lazy reflection,
-at most `max_tokens` under the student's chat template, no duplicates); counts every dropped trace
-by reason. Validates both outputs with their Great Expectations suites and writes
-data/filtered/sft.parquet and grpo_prompts.parquet atomically, metrics to reports/filter.json.
+student's tokenizer (`filter.tokenizer`, the `base_model` stage's folder); every input table is
+validated with its GX suite (turns, traces with their turns, each queries split) before any work.
+Keeps the traces whose final plan passes every strict check (and the optional conditions: a
+reflection, no lazy reflection, at most `max_tokens` under the student's chat template, no
+duplicates); counts every dropped trace by reason. Validates both outputs with their Great
+Expectations suites and writes data/filtered/sft.parquet and grpo_prompts.parquet atomically, metrics
+to reports/filter.json.
 Invalid data or inputs: exit 1 with the reason, nothing written.
 """
 
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from imagine.checks import DataValidationError
     from imagine.checks.filtered import validate_grpo, validate_sft
+    from imagine.checks.queries import validate_queries
+    from imagine.checks.traces import validate_traces, validate_turns
     from imagine.filtering import FilterConfig, FilterError, filter_traces, prompt_drift, reasoner_prompts
     from imagine.mas.prompts import prompt_builder
 
@@ -66,12 +70,17 @@ def main(argv: list[str] | None = None) -> int:
             if not (traces_dir / name).exists():
                 raise FileNotFoundError(f"no {traces_dir / name}: run `dvc repro traces` first")
         traces = pl.read_parquet(traces_dir / "traces.parquet")
-        turns = pl.read_parquet(traces_dir / "turns.parquet", columns=["query_id", "split", "round", "role",
-                                                                      "prompt", "output"])
+        turns = pl.read_parquet(traces_dir / "turns.parquet")
+        validate_turns(turns, source=str(traces_dir / "turns.parquet"))  # inputs first: a bad one stops here
+        validate_traces(traces, source=str(traces_dir / "traces.parquet"), turns=turns)
+        turns = turns.select("query_id", "split", "round", "role", "prompt", "output")
         files = sorted(Path(args.queries).glob("*.parquet"))
         if not files:
             raise FileNotFoundError(f"no query files in {args.queries}: run `dvc repro queries` first")
-        queries = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+        query_frames = [pl.read_parquet(f) for f in files]
+        for path, split_frame in zip(files, query_frames):
+            validate_queries(split_frame, source=str(path), splits=[path.stem])
+        queries = pl.concat(query_frames, how="diagonal_relaxed")
         tokenizer = load_tokenizer(params.get("tokenizer", "models/base"))
         loaded = time.perf_counter()
         builder = prompt_builder(params.get("sandbox", "data/sandbox"),

@@ -1,7 +1,8 @@
 """DVC stage `traces`: run the MAS protocol (Reasoner -> two Judges -> Reflector) over the queries.
 
-Reads `traces:` from params.yaml; loads the chosen splits of data/queries and the sandbox; runs the
-protocol round by round with each role's backend (the `rules` teacher on CPU by default), every call
+Reads `traces:` from params.yaml; loads the chosen splits of data/queries (each file validated with
+the queries GX suite before any work) and the sandbox; runs the protocol round by round with each
+role's backend (the `rules` teacher on CPU by default), every call
 through the content-hash cache (data/cache/calls.sqlite, committed per call: a killed run resumes
 with no repeated call, and a rerun with nothing changed makes zero model calls); validates both
 tables with their GX suites; writes data/traces/turns.parquet and traces.parquet atomically (a killed
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     import polars as pl
 
     from imagine.checks import DataValidationError
+    from imagine.checks.queries import validate_queries
     from imagine.checks.traces import validate_traces, validate_turns
     from imagine.evaluate.index import SandboxIndex
     from imagine.llm import CallCache
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             if not path.is_file():
                 raise ValueError(f"traces.splits: no queries file {path}")
             split_frame = pl.read_parquet(path)
+            validate_queries(split_frame, source=str(path), splits=[split])  # a bad input stops here
             if limit is not None:
                 split_frame = split_frame.head(int(limit))
             rows += split_frame.to_dicts()

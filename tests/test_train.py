@@ -14,6 +14,9 @@ SYSTEM = "You are a travel planner."
 
 
 def _sft_rows(n=6):
+    """SFT samples that pass the sft suite (the loader validates its input): the DESIGN section 1 layout."""
+    from imagine.plan import format_answer
+
     rows = []
     for i in range(n):
         rows.append({
@@ -21,9 +24,23 @@ def _sft_rows(n=6):
             "prompt": [{"role": "system", "content": SYSTEM},
                        {"role": "user", "content": f"Plan a 3-day trip from Seattle to Los Angeles, budget {1000 + i}."}],
             "completion": [{"role": "assistant",
-                            "content": f"<think> budget {i} </think> [{{\"days\": 1, \"current_city\": \"-\"}}]"}],
+                            "content": format_answer(f"budget {i}", None, [{"days": 1, "current_city": "-"}])}],
             "tokens": 80, "reflected": False})
     rows.append({**rows[0], "query_id": "long", "tokens": 10_000})  # longer than max_length: dropped
+    return rows
+
+
+def _grpo_rows(queries):
+    """GRPO prompts (data/filtered/grpo_prompts.parquet rows) that pass the grpo_prompts suite, from
+    TravelPlanner query records (the loader validates its input)."""
+    rows = []
+    for query in queries:
+        record = {k: v for k, v in query.items() if k not in ("plan", "idx", "query")}
+        rows.append({"query_id": f"{len(rows):016x}", "split": "train", "level": query["level"],
+                     "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": query["query"]}],
+                     "query_json": json.dumps(record), "prompt_tokens": 50,
+                     **{k: query[k] for k in ("org", "dest", "days", "visiting_city_number", "people_number",
+                                              "budget")}})
     return rows
 
 
@@ -61,7 +78,7 @@ def test_assistant_only_mask(tiny_model, sft_data, tmp_path):
         assert (labels[first:first + prompt_len] == -100).all(), "a prompt token carries a label"
         assert trained.sum() > 0 and (labels[trained] == ids[trained]).all()
         text = tokenizer.decode(ids[trained])
-        assert "<think> budget" in text and SYSTEM not in text and "Seattle" not in text
+        assert "<think>\nbudget" in text and SYSTEM not in text and "Seattle" not in text
 
 
 def test_sft_trains_saves_checkpoints_and_resumes(tiny_model, sft_data, tmp_path):
@@ -129,14 +146,8 @@ def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, t
     from imagine.train.grpo import GRPOParams, run_grpo
     from imagine.train.rewards import Reward
 
-    rows = []
-    for query in train_queries[:2]:
-        record = {k: v for k, v in query.items() if k != "plan"}
-        rows.append({"query_id": str(len(rows)), "split": "train",
-                     "prompt": [{"role": "user", "content": query["query"]}],
-                     "query_json": json.dumps(record), "prompt_tokens": 50})
     data = tmp_path / "grpo.parquet"
-    pl.DataFrame(rows).write_parquet(data)
+    pl.DataFrame(_grpo_rows(train_queries[:2])).write_parquet(data)
     config = GRPOParams(data=str(data), max_steps=2, num_generations=2, per_device_train_batch_size=2,
                         max_completion_length=8, save_steps=2, beta=0.04)
     out, live = tmp_path / "grpo", tmp_path / "live"
@@ -160,13 +171,15 @@ def _stage_params(stage):
 
 
 def test_dvc_yaml_a_grpo_param_touches_only_grpo_and_what_follows():
-    """Static check of dvc.yaml: only the grpo stage reads `grpo` params, no stage upstream of grpo
-    depends on its outputs, and the SFT run folder survives a kill (persist) for resume."""
+    """Static check of dvc.yaml: only grpo and the evaluation after it (the reward weights) read `grpo`
+    params, no stage upstream of grpo depends on its outputs, and the SFT run folder survives a kill
+    (persist) for resume."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     stages = spec["stages"]
-    readers = [name for name, stage in stages.items()
-               if any(p == "grpo" or p.startswith("grpo.") for p in _stage_params(stage))]
-    assert readers == ["grpo"]
+    readers = {name: [p for p in _stage_params(stage) if p == "grpo" or p.startswith("grpo.")]
+               for name, stage in stages.items()}
+    assert {name: read for name, read in readers.items() if read} == {"grpo": ["grpo"], "evaluate": ["grpo.reward"]}
+    assert "models/grpo" in stages["evaluate"]["deps"]
     grpo_outs = {next(iter(o)) if isinstance(o, dict) else o for o in stages["grpo"]["outs"]}
     upstream = {"sandbox", "queries", "traces", "filter", "base_model", "sft"}
     for name in upstream & set(stages):

@@ -3,7 +3,9 @@
 A suite is a plain list of GX 1.x expectation objects (plus optional row rules for conditions GX
 cannot state directly). `validate` runs them on one polars frame with a cached ephemeral GX context
 and raises `DataValidationError` naming the source file, the dataset, the column, the expectation
-type and kwargs, the failing count and sample bad values, one line per failed expectation.
+type and kwargs, the failing count and sample bad values, one line per failed expectation. A row
+rule's line names the columns its condition reads and the expectation it runs (`expect_column_values_to_be_null`
+on its `rule:<name>` column). The stages that read a dataset validate it with the same suite first.
 
     from imagine.checks import validate, expect_columns, flag, gx
     validate(frame, [*expect_columns(SCHEMA), gx.expectations.ExpectColumnValuesToNotBeNull(column="city")],
@@ -26,6 +28,8 @@ import polars as pl
 
 SAMPLE_VALUES = 5  # bad values quoted per failed expectation
 RULE_PREFIX = "rule:"  # row-rule columns are named "rule:<name>"
+RULE_EXPECTATION = "expect_column_values_to_be_null"  # what a row rule runs on its "rule:<name>" column
+MAX_TEXT = 1_000_000  # characters: any longer text value is corrupt or hostile (see `expect_text_lengths`)
 
 
 class DataValidationError(ValueError):
@@ -104,9 +108,44 @@ def expect_columns(schema: Mapping[str, pl.DataType]) -> list:
     return out
 
 
+def expect_text_lengths(schema: Mapping[str, pl.DataType], max_value: int = MAX_TEXT) -> list:
+    """Expectations that no text value of `schema`'s String columns is longer than `max_value` characters."""
+    return [gx.expectations.ExpectColumnValueLengthsToBeBetween(column=column, max_value=max_value)
+            for column, dtype in schema.items() if dtype == pl.String]
+
+
 def flag(ok: pl.Expr, shown: pl.Expr) -> pl.Expr:
-    """Row rule: null where `ok` holds, else `shown` as text (what the error message quotes)."""
-    return pl.when(ok.fill_null(False)).then(pl.lit(None, pl.String)).otherwise(shown.cast(pl.String))
+    """Row rule: null where `ok` holds, else `shown` as text (what the error message quotes).
+
+    The columns `ok` reads are what a failure message names as the rule's columns.
+    """
+    rule = pl.when(ok.fill_null(False)).then(pl.lit(None, pl.String)).otherwise(shown.cast(pl.String))
+    try:
+        rule._rule_columns = list(dict.fromkeys(ok.meta.root_names()))
+    except AttributeError:  # an Expr that takes no attributes: the message names every column it reads
+        pass
+    return rule
+
+
+def finite(column: str, who: pl.Expr | None = None) -> pl.Expr:
+    """Row rule: a float column holds no NaN or infinity (null is left to the not-null expectations).
+
+    GX sees polars' NaN as a missing value (pandas does), so no GX expectation can tell the two apart.
+    """
+    shown = pl.format("{}={}", pl.lit(column), pl.col(column))
+    if who is not None:
+        shown = pl.format("{}: {}", who, shown)
+    return flag(pl.col(column).is_null() | pl.col(column).is_finite(), shown)
+
+
+def _rule_columns(expr: pl.Expr) -> list[str]:
+    columns = getattr(expr, "_rule_columns", None)
+    if columns is None:
+        try:
+            columns = list(dict.fromkeys(expr.meta.root_names()))
+        except Exception:  # noqa: BLE001 - a message detail, never a reason to crash
+            columns = []
+    return columns
 
 
 def _columns_of(kwargs: dict) -> list[str]:
@@ -141,7 +180,10 @@ def _describe(dataset: str, source: str, failure: dict) -> str:
     kwargs = ", ".join(f"{k}={_short(v)}" for k, v in failure["kwargs"].items() if k != "column")
     column = failure["column"]
     if column and column.startswith(RULE_PREFIX):
-        line = f"{source}: {dataset}: rule {column[len(RULE_PREFIX):]!r} failed"
+        name, on = column[len(RULE_PREFIX):], failure.get("rule_columns") or []
+        where = (f"column {on[0]!r}: " if len(on) == 1
+                 else f"columns {', '.join(repr(c) for c in on)}: " if on else "")
+        line = f"{source}: {dataset}: {where}rule {name!r} failed ({RULE_EXPECTATION} on {column!r})"
     else:
         where = f"column {column!r}" if column else "table"
         line = f"{source}: {dataset}: {where}: {failure['expectation']}({kwargs}) failed"
@@ -167,11 +209,13 @@ def validate(frame: pl.DataFrame, expectations: Iterable, *, dataset: str, sourc
     expectations = list(expectations)
     columns = frame.columns
     failures: list[dict] = []
+    rule_columns = {RULE_PREFIX + name: _rule_columns(expr) for name, expr in (rules or {}).items()}
     for name, expr in (rules or {}).items():
         try:
             frame = frame.with_columns(expr.cast(pl.String).alias(RULE_PREFIX + name))
         except Exception as exc:  # e.g. a column of the wrong type: report, do not crash
-            failures.append({"column": RULE_PREFIX + name, "expectation": "rule", "kwargs": {},
+            failures.append({"column": RULE_PREFIX + name, "expectation": RULE_EXPECTATION, "kwargs": {},
+                             "rule_columns": rule_columns[RULE_PREFIX + name],
                              "error": f"could not be evaluated: {str(exc).splitlines()[0]}"})
             continue
         expectations.append(gx.expectations.ExpectColumnValuesToBeNull(column=RULE_PREFIX + name))
@@ -217,6 +261,7 @@ def validate(frame: pl.DataFrame, expectations: Iterable, *, dataset: str, sourc
             columns = _columns_of(kwargs)
             failures.append({
                 "column": columns[0] if len(columns) == 1 else (",".join(columns) or None),
+                "rule_columns": rule_columns.get(columns[0]) if len(columns) == 1 else None,
                 "expectation": config.type, "kwargs": kwargs, "count": res.get("unexpected_count"),
                 "rows": frame.height, "observed": res.get("observed_value"),
                 "samples": samples[:SAMPLE_VALUES], "error": error,
@@ -228,4 +273,5 @@ def validate(frame: pl.DataFrame, expectations: Iterable, *, dataset: str, sourc
         raise DataValidationError("\n".join([header, *("  " + line for line in lines)]), failures)
 
 
-__all__ = ["DataValidationError", "expect_columns", "flag", "gx", "gx_type", "to_pandas_frame", "validate"]
+__all__ = ["MAX_TEXT", "DataValidationError", "expect_columns", "expect_text_lengths", "finite", "flag", "gx",
+           "gx_type", "to_pandas_frame", "validate"]

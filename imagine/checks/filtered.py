@@ -8,20 +8,27 @@ line and the closing line verbatim, once each and in that order, then `</think>`
 one's is not; 1 <= tokens <= the token budget.
 
 grpo_prompts: every column with its type; (split, query_id) unique; the prompt is [system, user];
-query_json parses into a query the scorer accepts and agrees with the flat columns.
+query_json parses into a query the scorer accepts and agrees with the flat columns, its `date` holds
+`days` real calendar dates (no 2022-02-30).
+
+Both: no text value and no message longer than MAX_TEXT characters. The sft and grpo training stages
+validate their input with these suites (no token budget) before any work.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 
 import polars as pl
 
-from imagine.checks import expect_columns, flag, gx, validate
+from imagine.checks import MAX_TEXT, expect_columns, expect_text_lengths, flag, gx, validate
 from imagine.filtering import GRPO_COLUMNS, NO_ERRORS, SFT_COLUMNS
 from imagine.plan import CLOSING_LINE, REFLECTION_HEADER, parse_output
 
 LEVELS = ["easy", "medium", "hard"]
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _scalar(schema: dict) -> dict:
@@ -35,6 +42,19 @@ def _roles(column: str) -> pl.Expr:
 def _contents_ok(column: str) -> pl.Expr:
     return pl.col(column).list.eval(
         pl.element().struct.field("content").fill_null("").str.strip_chars().str.len_chars() > 0).list.all()
+
+
+def _longest(column: str) -> pl.Expr:
+    """The length in characters of a message list's longest content (0 when none)."""
+    return pl.col(column).list.eval(
+        pl.element().struct.field("content").str.len_chars().fill_null(0)).list.max().fill_null(0)
+
+
+def _messages_fit(*columns: str) -> pl.Expr:
+    """Row rule: no message of `columns` is longer than MAX_TEXT characters."""
+    ok = pl.all_horizontal([_longest(c) <= MAX_TEXT for c in columns])
+    longest = pl.max_horizontal([_longest(c) for c in columns])
+    return flag(ok, _who("a message of {} characters (at most {})", longest, pl.lit(MAX_TEXT)))
 
 
 def _who(text: str, *exprs: pl.Expr) -> pl.Expr:
@@ -80,6 +100,7 @@ def sft_suite(max_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
         E.ExpectCompoundColumnsToBeUnique(column_list=["split", "query_id"]),
         E.ExpectColumnValuesToBeInSet(column="level", value_set=LEVELS),
         E.ExpectColumnValuesToBeBetween(column="tokens", min_value=1, max_value=max_tokens),
+        *expect_text_lengths(_scalar(SFT_COLUMNS)),
     ]
     rules = {
         "prompt_is_system_user": flag(_roles("prompt") == "system,user", _who("prompt roles [{}]", _roles("prompt"))),
@@ -87,6 +108,7 @@ def sft_suite(max_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
                                                  _who("completion roles [{}]", _roles("completion"))),
         "messages_not_empty": flag(_contents_ok("prompt") & _contents_ok("completion"),
                                    _who("an empty message")),
+        "messages_fit": _messages_fit("prompt", "completion"),
         "assistant_layout": pl.format("{}: {}", pl.col("query_id"),
                                       assistant.map_elements(_assistant_problem, return_dtype=pl.String)),
         "no_errors_iff_not_reflected": flag(
@@ -111,6 +133,13 @@ def _query_problem(row: dict) -> str | None:
             return f"query_json {column}={query.get(column)!r} but column {column}={row[column]!r}"
     if len(query["date"]) != query["days"]:
         return f"{len(query['date'])} dates for {query['days']} days"
+    for date in query["date"]:
+        try:
+            if not ISO_DATE.fullmatch(date):
+                raise ValueError
+            dt.date.fromisoformat(date)
+        except ValueError:
+            return f"query_json date {date!r} is not an ISO calendar date"
     return None
 
 
@@ -128,10 +157,12 @@ def grpo_suite(max_prompt_tokens: int | None = None) -> tuple[list, dict[str, pl
         E.ExpectColumnValuesToBeBetween(column="people_number", min_value=1, max_value=8),
         E.ExpectColumnValuesToBeBetween(column="budget", min_value=0, strict_min=True),
         E.ExpectColumnValuesToBeBetween(column="prompt_tokens", min_value=1, max_value=max_prompt_tokens),
+        *expect_text_lengths(_scalar(GRPO_COLUMNS)),
     ]
     rules = {
         "prompt_is_system_user": flag(_roles("prompt") == "system,user", _who("prompt roles [{}]", _roles("prompt"))),
         "messages_not_empty": flag(_contents_ok("prompt"), _who("an empty message")),
+        "messages_fit": _messages_fit("prompt"),
         "query_json_valid": pl.format("{}: {}", pl.col("query_id"), problem),
     }
     return expectations, rules

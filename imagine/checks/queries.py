@@ -1,18 +1,19 @@
 """Queries suite: the queries table (imagine.queries.schema.COLUMNS) and the TravelPlanner rules of a query.
 
 Checked: every column exists with its type; ids unique and non-null; split/source/level/constraint
-values in their sets; `date` holds `days` consecutive ISO dates; days and city count agree (3/1, 5/2,
-7/3); the level matches the constraints (easy: 1 person, no local constraint; medium: exactly one of
-house rule / cuisine / room type; hard: three); budget > 0; 1..8 people; non-empty query text; feasible
-rows carry a reference plan whose cost fits the budget; generated rows are feasible (the solver
-certified them).
+values in their sets; `date` holds `days` consecutive ISO dates, each a real calendar date (no
+2022-02-30); days and city count agree (3/1, 5/2, 7/3); the level matches the constraints (easy: 1
+person, no local constraint; medium: exactly one of house rule / cuisine / room type; hard: three);
+budget > 0; 1..8 people; non-empty query text; no text value longer than MAX_TEXT characters; min_cost
+is not NaN or infinite; feasible rows carry a reference plan whose cost fits the budget; generated rows
+are feasible (the solver certified them).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from imagine.checks import expect_columns, flag, gx, validate
+from imagine.checks import MAX_TEXT, expect_columns, expect_text_lengths, finite, flag, gx, validate
 from imagine.queries.schema import COLUMNS, LEVELS, ROOM_TYPE_VALUES, SOURCES, TRANSPORTATION_VALUES
 from imagine.sandbox.tables import CUISINES, HOUSE_RULES
 
@@ -36,6 +37,7 @@ def suite(splits: list[str] | None = None) -> tuple[list, dict[str, pl.Expr]]:
                         for c in ("house_rule", "cuisine", "room_type", "transportation"))
     date_len = pl.col("date").list.len()
     dates = pl.col("date").list.eval(pl.element().str.to_date("%Y-%m-%d", strict=False))
+    real_dates = dates.list.eval(pl.element().is_not_null()).list.all()  # 2022-02-30 parses to null
     consecutive = dates.list.eval(pl.element().diff().dt.total_days().fill_null(1) == 1).list.all()
     level_ok = (
         ((pl.col("level") == "easy") & (n_constraints == 0) & (pl.col("people_number") == 1))
@@ -60,7 +62,8 @@ def suite(splits: list[str] | None = None) -> tuple[list, dict[str, pl.Expr]]:
         E.ExpectColumnValuesToBeBetween(column="people_number", min_value=1, max_value=8),
         E.ExpectColumnValuesToBeBetween(column="budget", min_value=0, strict_min=True),
         E.ExpectColumnValuesToBeBetween(column="idx", min_value=1),
-        E.ExpectColumnValueLengthsToBeBetween(column="query", min_value=1),
+        E.ExpectColumnValueLengthsToBeBetween(column="query", min_value=1, max_value=MAX_TEXT),
+        *expect_text_lengths({c: t for c, t in SCALAR.items() if c != "query"}),
     ]
     if splits is not None:
         expectations.append(E.ExpectColumnValuesToBeInSet(column="split", value_set=list(splits)))
@@ -69,6 +72,7 @@ def suite(splits: list[str] | None = None) -> tuple[list, dict[str, pl.Expr]]:
                                         _who("{} dates for {} days", "date", "days")),
         "dates_iso": flag(pl.col("date").list.eval(pl.element().str.contains(ISO_DATE)).list.all(),
                           _who("dates {}", "date")),
+        "dates_valid": flag(real_dates, _who("dates {} are not all calendar dates", "date")),
         "dates_consecutive": flag(consecutive, _who("dates {} are not consecutive", "date")),
         "days_match_city_count": flag(
             ((pl.col("days") == 3) & (pl.col("visiting_city_number") == 1))
@@ -87,6 +91,7 @@ def suite(splits: list[str] | None = None) -> tuple[list, dict[str, pl.Expr]]:
             ~pl.col("feasible") | (pl.col("reference_plan").is_not_null()
                                    & (pl.col("min_cost") <= pl.col("budget"))),
             _who("feasible with plan cost {} and budget {}", "min_cost", "budget")),
+        "min_cost_finite": finite("min_cost", pl.col("query_id")),
         "generated_is_certified": flag((pl.col("source") != "generated") | pl.col("feasible"),
                                        _who("generated but not feasible")),
     }

@@ -2,13 +2,15 @@
 
 turns: every column with its type; ids, role, round, model and counters non-null; role / verdict in
 their sets; the round matches the role; judges (and only judges) carry a verdict; a call has either
-an output or an error; one turn per (query, role); token counts and latency >= 0.
+an output or an error; one turn per (query, role); token counts and latency >= 0; latency not NaN or
+infinite; no text value longer than MAX_TEXT characters.
 
 traces: every column with its type; unique query ids; verdicts, level and final_source in their sets;
 `flagged` is "some judge did not say No errors"; the reflector ran exactly where flagged; a plan has
 a source and an unparseable reasoner output has a reason; an unreflected query keeps the reasoner
 plan; `final_pass` agrees with the check columns; `lazy_reflection` is "judged, not flagged, reasoner
 plan fails" (so it implies not flagged); `reflector_fixed` is null exactly when not reflected.
+final_cost is not NaN or infinite; no text value longer than MAX_TEXT characters.
 With `turns` given: every query has a reasoner turn, two judge turns when the reasoner produced
 text, and a reflector turn exactly when `reflected`.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from imagine.checks import expect_columns, flag, gx, validate
+from imagine.checks import expect_columns, expect_text_lengths, finite, flag, gx, validate
 from imagine.evaluate import LEVELS
 from imagine.mas.schema import CS_COLUMNS, FINAL_SOURCES, HARD_COLUMNS, ROLES, ROUNDS, TRACES, TURNS, VERDICTS
 
@@ -44,6 +46,7 @@ def turns_suite() -> tuple[list, dict]:
         E.ExpectCompoundColumnsToBeUnique(column_list=["query_id", "role"]),
         E.ExpectColumnValuesToMatchRegex(column="prompt_hash", regex=r"^[0-9a-f]{64}$"),
         *[E.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in ("tokens_in", "tokens_out", "latency_ms")],
+        *expect_text_lengths(TURNS),
     ]
     rules = {
         "round_matches_role": flag(round_ok, pl.format("{} in round {}", who, pl.col("round"))),
@@ -51,6 +54,7 @@ def turns_suite() -> tuple[list, dict]:
                                   pl.format("{} has verdict {}", who, pl.col("verdict").fill_null("null"))),
         "output_or_error": flag(pl.col("output").is_null() == pl.col("error").is_not_null(),
                                 pl.format("{}: output and error both set or both missing", who)),
+        "latency_finite": finite("latency_ms", who),
     }
     return expectations, rules
 
@@ -80,6 +84,7 @@ def traces_suite(with_turns: bool = False) -> tuple[list, dict]:
         E.ExpectColumnValuesToBeInSet(column="judge_2_verdict", value_set=list(VERDICTS)),
         E.ExpectColumnValuesToBeInSet(column="final_source", value_set=list(FINAL_SOURCES)),
         *[E.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in ("tokens_in", "tokens_out")],
+        *expect_text_lengths(_scalar(TRACES)),
     ]
     rules = {
         "judges_both_or_neither": flag(judged == pl.col("judge_2_verdict").is_not_null(),
@@ -119,6 +124,7 @@ def traces_suite(with_turns: bool = False) -> tuple[list, dict]:
             pl.col("reflector_fixed").is_null()
             | (pl.col("reflector_fixed") == (~pl.col("reasoner_pass") & pl.col("final_pass"))),
             pl.format("{}: reflector_fixed disagrees with reasoner_pass / final_pass", who)),
+        "final_cost_finite": finite("final_cost", who),
     }
     if with_turns:
         rules |= {

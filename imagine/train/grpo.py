@@ -24,6 +24,7 @@ LIVE_METRICS = {
     "kl": "kl", "completions/mean_length": "completion_length", "completions/clipped_ratio": "clipped_ratio",
     "entropy": "entropy", "loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
 }
+LOAD_DTYPE = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # the policy's weights as loaded
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 
 
@@ -46,6 +47,7 @@ class GRPOParams:
     loss_type: str = "grpo"
     scale_rewards: str = "group"
     precision: str = "fp32"
+    gradient_checkpointing: bool = False
     save_steps: int = 2
     seed: int = 0
     reward: dict = field(default_factory=dict)
@@ -104,16 +106,19 @@ def init_checkpoint(sft_dir: str | Path, rl_init_step: int) -> Path:
 
 
 def load_prompts(config: GRPOParams):
+    """The TRL prompt dataset (prompt, query_json) and its counts; the file must pass the grpo_prompts suite."""
     import polars as pl
     from datasets import Dataset
+
+    from imagine.checks.filtered import validate_grpo
 
     path = Path(config.data)
     if not path.is_file():
         raise TrainError(f"no GRPO prompts at {str(path)!r}: run `dvc repro filter` first")
     frame = pl.read_parquet(path)
-    missing = {"prompt", "query_json"} - set(frame.columns)
-    if missing:
-        raise TrainError(f"{path} lacks columns {sorted(missing)}")
+    # The grpo_prompts suite before any work (no prompt-token budget: that filter follows): a corrupt or
+    # hostile file raises DataValidationError (a ValueError) naming the file, column and expectation.
+    validate_grpo(frame, source=str(path))
     total = frame.height
     if config.max_prompt_tokens is not None:
         if "prompt_tokens" not in frame.columns:
@@ -130,7 +135,7 @@ def load_prompts(config: GRPOParams):
 def build_trainer(config: GRPOParams, model_dir: str | Path, dataset, reward: Reward, out: str | Path, *,
                   live_dir: str | Path | None = None, resume: bool = False):
     from transformers import AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     if config.use_vllm:
         import torch
@@ -150,10 +155,45 @@ def build_trainer(config: GRPOParams, model_dir: str | Path, dataset, reward: Re
         top_p=config.top_p, loss_type=config.loss_type, scale_rewards=config.scale_rewards,
         save_strategy="steps", save_steps=config.save_steps, seed=config.seed, data_seed=config.seed,
         logging_steps=1, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
-        activation_checkpointing=False, model_init_kwargs={"dtype": "float32", "use_safetensors": True, "local_files_only": True}, **vllm, **precision_flags(config.precision))
+        activation_checkpointing=config.gradient_checkpointing,  # TRL defaults it on
+        model_init_kwargs={"dtype": LOAD_DTYPE[config.precision], "use_safetensors": True, "local_files_only": True},
+        **vllm, **precision_flags(config.precision))
     callbacks = [make_live_callback(live_dir, LIVE_METRICS, resume=resume)] if live_dir else []
-    return GRPOTrainer(model=str(model_dir), reward_funcs=reward.functions(), args=args, train_dataset=dataset,
-                       processing_class=tokenizer, callbacks=callbacks)
+    return _trainer_class()(model=str(model_dir), reward_funcs=reward.functions(), args=args, train_dataset=dataset,
+                            processing_class=tokenizer, callbacks=callbacks)
+
+
+def _trainer_class():
+    """`GRPOTrainer` whose prompt order in epoch e depends on (seed, e) only, so a resumed run sees the same order.
+
+    TRL's `RepeatSampler` draws every epoch's permutation from one generator that advances per pass and
+    has no `set_epoch`: a run resumed in a later epoch starts that generator afresh and sees epoch 0's
+    order again, so its prompts (and completions) differ from an uninterrupted run's. The Trainer calls
+    `set_epoch(e)` on the dataloader before each epoch (resumed or not); accelerate forwards it to the
+    sampler, which reseeds its generator with seed + e (epoch 0 keeps TRL's order)."""
+    from torch.utils.data import Sampler
+    from trl import GRPOTrainer
+
+    class EpochSeededSampler(Sampler):
+        def __init__(self, sampler):
+            self.sampler = sampler
+
+        def set_epoch(self, epoch: int) -> None:
+            generator = getattr(self.sampler, "generator", None)
+            if generator is not None:
+                generator.manual_seed((self.sampler.seed or 0) + epoch)
+
+        def __iter__(self):
+            return iter(self.sampler)
+
+        def __len__(self):
+            return len(self.sampler)
+
+    class Trainer(GRPOTrainer):
+        def _get_train_sampler(self, dataset=None):
+            return EpochSeededSampler(super()._get_train_sampler(dataset))
+
+    return Trainer
 
 
 def strict_reward(sandbox_dir: str | Path, weights: RewardWeights) -> Reward:

@@ -56,24 +56,44 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def _init_process_group() -> None:
+    """Set up torch.distributed the way the Trainer will (through accelerate, with its 30-minute
+    timeout and, without a GPU, the CPU backend): the Trainer then finds the group and keeps it."""
+    from datetime import timedelta
+
+    import torch
+    from accelerate import PartialState
+
+    PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(seconds=1800))
+
+
 def wait_for_everyone() -> None:
     """A barrier across the launch's processes; nothing to wait for in a single process."""
     if world_size() > 1:
-        from accelerate import PartialState  # sets up torch.distributed once; the Trainer reuses it
+        import torch.distributed as dist
 
-        PartialState().wait_for_everyone()
+        if not dist.is_initialized():
+            _init_process_group()
+        dist.barrier()
 
 
 @contextlib.contextmanager
 def main_process_first():
     """Run the block on the main process first, then on the others (which wait at a barrier)."""
-    if world_size() <= 1:
-        yield
-        return
-    from accelerate import PartialState
+    if not is_main_process():
+        wait_for_everyone()
+    yield
+    if is_main_process():
+        wait_for_everyone()
 
-    with PartialState().main_process_first():
-        yield
+
+def _state_step(checkpoint: Path) -> int | None:
+    """The global step a checkpoint's trainer_state.json records; None if it is missing or torn."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state.get("global_step") if isinstance(state, dict) else None
 
 
 class RunDir:
@@ -93,12 +113,13 @@ class RunDir:
             return {}
 
     def checkpoints(self) -> dict[int, Path]:
-        """`{step: folder}` of the complete checkpoints (a Trainer checkpoint ends with trainer_state.json)."""
+        """`{step: folder}` of the complete checkpoints: a Trainer checkpoint ends with trainer_state.json,
+        written in place (not atomically), so a kill can leave it torn; a torn one does not count."""
         found = {}
         if self.path.is_dir():
             for child in self.path.iterdir():
                 match = _CHECKPOINT.match(child.name)
-                if match and child.is_dir() and (child / "trainer_state.json").is_file():
+                if match and child.is_dir() and _state_step(child) == int(match.group(1)):
                     found[int(match.group(1))] = child
         return dict(sorted(found.items()))
 
@@ -150,8 +171,9 @@ def make_live_callback(live_dir: str | Path, metrics: dict[str, str], *, resume:
     """A transformers `TrainerCallback` that logs the Trainer's logged values to dvclive, per step.
 
     `metrics` maps a Trainer log key (e.g. `"rewards/reward_format/mean"`) to the dvclive metric name;
-    keys missing from a log line are skipped. With `resume`, dvclive keeps the earlier rows. Each
-    metric becomes `<live_dir>/plots/metrics/<name>.tsv` (columns timestamp, step, value).
+    keys missing from a log line are skipped. With `resume`, dvclive keeps the earlier rows up to the
+    checkpoint's step; the rows a killed run logged after its last checkpoint are dropped, since the
+    resumed run logs those steps again. Each metric becomes `<live_dir>/plots/metrics/<name>.tsv`.
     """
     from dvclive import Live
     from transformers import TrainerCallback
@@ -163,6 +185,8 @@ def make_live_callback(live_dir: str | Path, metrics: dict[str, str], *, resume:
 
         def on_train_begin(self, args, state, control, **kwargs):
             if self.live is None and state.is_world_process_zero:
+                if resume:
+                    _drop_rows_after(live_dir, state.global_step)
                 self.live = Live(dir=str(live_dir), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -183,6 +207,22 @@ def make_live_callback(live_dir: str | Path, metrics: dict[str, str], *, resume:
                 self.live.end()
 
     return LiveCallback()
+
+
+def _drop_rows_after(live_dir: str | Path, step: int) -> None:
+    """In every dvclive metric file, keep the rows of steps <= `step` (a killed run may have logged
+    steps past its last checkpoint, or torn its last line)."""
+    for path in (Path(live_dir) / "plots" / "metrics").glob("*.tsv"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if not lines or "step" not in lines[0].split("\t"):
+            path.unlink()  # torn before its header: the resumed run writes it afresh
+            continue
+        columns = lines[0].split("\t")
+        kept = [row for row in lines[1:] if len(fields := row.split("\t")) == len(columns)
+                and fields[columns.index("step")].isdigit() and int(fields[columns.index("step")]) <= step]
+        if len(kept) < len(lines) - 1:
+            with atomic_path(path) as tmp:
+                tmp.write_text("\n".join([lines[0], *kept]) + "\n", encoding="utf-8")
 
 
 def save_final(trainer, path: str | Path) -> Path:

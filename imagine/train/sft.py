@@ -87,17 +87,19 @@ class SFTParams:
 
 
 def load_dataset(config: SFTParams):
-    """The TRL prompt-completion dataset, and counts of what was kept/dropped."""
+    """The TRL prompt-completion dataset, and counts of what was kept/dropped; the file must pass the sft suite."""
     import polars as pl
     from datasets import Dataset
+
+    from imagine.checks.filtered import validate_sft
 
     path = Path(config.data)
     if not path.is_file():
         raise TrainError(f"no SFT data at {str(path)!r}: run `dvc repro filter` first")
     frame = pl.read_parquet(path)
-    missing = {"split", "prompt", "completion", "tokens"} - set(frame.columns)
-    if missing:
-        raise TrainError(f"{path} lacks columns {sorted(missing)}")
+    # The sft suite before any work (structure and layout, no token budget): a corrupt or hostile file
+    # raises DataValidationError (a ValueError) naming the file, column and expectation.
+    validate_sft(frame, source=str(path))
     frame = frame.filter(pl.col("split").is_in(config.splits))
     total = frame.height
     kept = frame.filter(pl.col("tokens") <= config.max_length)
