@@ -422,3 +422,48 @@ def test_bad_config_is_rejected():
 
 def test_urls_in_messages_drop_credentials_and_query():
     assert _safe_url("https://user:pw@api.example.com:8443/v1/chat?key=abc") == "https://api.example.com:8443/v1/chat"
+
+
+def test_traces_stage_with_a_fake_key_writes_it_nowhere(official_sandbox, tmp_path):
+    """The traces stage with both judges on an `openai` endpoint that echoes the Authorization header
+    back in its error bodies: the key is sent, yet no output file, cache row, metric or log line
+    holds it (errors are recorded with the key redacted)."""
+    import os
+
+    import yaml
+
+    from imagine.queries import BuildConfig, build_queries
+    from tests.conftest import ROOT, TRAVELPLANNER
+
+    secret = "sk-fake-DO-NOT-LEAK-9f8e7d6c5b4a"
+    proxy = FaultProxy("http://127.0.0.1:1/v1").script(default="400echo")
+    try:
+        frames, _ = build_queries(official_sandbox, BuildConfig.from_params(
+            {"seed": 3, "counts": {"train": 3}, "import": []}))
+        (tmp_path / "queries").mkdir()
+        frames["train"].write_parquet(tmp_path / "queries" / "train.parquet")
+        judge = {"backend": "openai", "model": MODEL, "base_url": proxy.url, "api_key_env": "IMAGINE_FAKE_KEY",
+                 "max_retries": 1, "max_failures": 100, "max_tokens": 8, **FAST_RETRY}
+        rules = {"backend": "rules"}
+        params = {"traces": {"splits": ["train"], "queries": str(tmp_path / "queries"), "sandbox": str(TRAVELPLANNER),
+                             "cache": str(tmp_path / "cache" / "calls.sqlite"), "seed": 0,
+                             "roles": {"reasoner": rules, "judge": judge, "reflector": rules}}}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / "traces.py"), "--params", str(tmp_path / "params.yaml"),
+             "--out", str(tmp_path / "traces"), "--metrics", str(tmp_path / "reports" / "traces.json"),
+             "--no-progress"],
+            cwd=ROOT, env={**os.environ, "IMAGINE_FAKE_KEY": secret}, capture_output=True, text=True, timeout=300)
+    finally:
+        proxy.close()
+    assert done.returncode == 0, done.stderr
+    assert proxy.seen and all(s["authorization"] == f"Bearer {secret}" for s in proxy.seen)  # it was sent
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in written) and any(p.suffix == ".sqlite" for p in written)
+    for path in written:
+        assert secret.encode() not in path.read_bytes(), path
+    assert secret not in done.stdout + done.stderr
+    import polars as pl
+
+    turns = pl.read_parquet(tmp_path / "traces" / "turns.parquet").filter(pl.col("role").str.starts_with("judge"))
+    assert turns["error"].str.contains("<secret>").all()  # the echoed key was redacted, not dropped silently
