@@ -84,8 +84,9 @@ def test_repro_builds_then_reruns_only_what_a_param_touches(repo):
     params["grpo"]["seed"] += 1  # a GRPO param: only `grpo` and what reads its model rerun
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     last = _run([*dvc, "repro"], root, env)
-    assert [line for line in last.splitlines() if line.startswith("Running stage")] == [
-        "Running stage 'grpo':", "Running stage 'evaluate':", "Running stage 'audit':", "Running stage 'report':"]
+    ran = [line.split("'")[1] for line in last.splitlines() if line.startswith("Running stage")]
+    # audit reruns only when the evaluation rows changed (the tiny model's answers may not)
+    assert ran[:2] == ["grpo", "evaluate"] and "report" in ran and set(ran) <= {"grpo", "evaluate", "audit", "report"}
     # base and SFT checkpoints did not change: their answers come from the evaluation cache
     assert "evaluate: base:" in last
     _commit(root, env, "grpo seed + 1")
