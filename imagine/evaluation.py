@@ -58,9 +58,6 @@ class QuerySet:
     reward: Reward
     index: object  # imagine.evaluate.index.SandboxIndex, for the prompts' reference information
 
-    def travelplanner(self, row: dict) -> dict:
-        return to_travelplanner(row)
-
 
 @dataclass
 class Answer:
@@ -90,7 +87,7 @@ def score_answers(model: str, qset: QuerySet, answers: list[list[Answer]]) -> tu
               "tokens_out": 0, "cache_hits": 0}
     rewards: list[float] = []
     for row, row_answers in zip(qset.rows, answers):
-        tp = qset.travelplanner(row)
+        tp = to_travelplanner(row)
         query = normalize_query(tp)
         query_json = json.dumps(tp, ensure_ascii=False)
         by_query.append([a.text or "" for a in row_answers])
@@ -261,7 +258,7 @@ def submission_lines(qset: QuerySet, answers: list[list[Answer]]) -> list[str]:
 
 def query_lines(qset: QuerySet) -> list[str]:
     """The query file matching `submission_lines` (TravelPlanner query JSONL) for `imagine eval`."""
-    return [json.dumps(qset.travelplanner(row), ensure_ascii=False) for row in qset.rows]
+    return [json.dumps(to_travelplanner(row), ensure_ascii=False) for row in qset.rows]
 
 
 def write_text_lines(path: Path, lines: list[str]) -> None:

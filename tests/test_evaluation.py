@@ -12,7 +12,7 @@ from imagine.evaluate.files import evaluate_files
 from imagine.params import ParamsError, validate_params
 from imagine.plan import format_answer
 from imagine.queries.importer import read_travelplanner
-from imagine.queries.schema import query_id
+from imagine.queries.schema import query_id, to_travelplanner
 from imagine.train.rewards import Reward
 from tests.conftest import ROOT, TRAVELPLANNER
 
@@ -23,7 +23,7 @@ def qset(scorers):
     rows = []
     for row in read_travelplanner(TRAVELPLANNER / "train.jsonl"):
         plan = json.loads(row["annotated_plan"])
-        if scorers["strict"].score(ev.QuerySet("x", [], scorers, None, None).travelplanner(row), plan).final_pass:
+        if scorers["strict"].score(to_travelplanner(row), plan).final_pass:
             row.update(idx=len(rows) + 1, split="tp_train", query_id=query_id(row))
             rows.append(row)
         if len(rows) == 3:
