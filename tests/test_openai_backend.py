@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -38,51 +40,107 @@ def _chat(text: str) -> Request:
     return Request(({"role": "user", "content": text},))
 
 
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory):
-    """`python -m llama_cpp.server` serving the SmolLM2 GGUF; yields its base URL."""
-    from imagine.llm.gguf import fetch_gguf
+SIGILL_HINT = (
+    "SIGILL: its llama.cpp library executes instructions this CPU traps (a native build uses every "
+    "instruction the CPU advertises, AMX tiles included, and some AMX machines trap them). The test "
+    "command builds a portable one (CMAKE_ARGS=\"-DGGML_NATIVE=OFF\"); a llama-cpp-python installed "
+    "another way may not be: `pip cache remove llama_cpp_python && pip uninstall -y llama-cpp-python`, then "
+    "rerun the README's test command")
 
-    gguf = fetch_gguf(ROOT / "models" / "download")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL,
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1",
-             "--verbose", "False"],
-            stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
+
+class LlamaServer:
+    """A `python -m llama_cpp.server` process serving the SmolLM2 GGUF on 127.0.0.1, with its log."""
+
+    def __init__(self, gguf: Path, log: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log = log
+        with log.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL,
+                 "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "1",
+                 "--n_threads_batch", "1", "--verbose", "False"],
+                stdout=sink, stderr=subprocess.STDOUT)
+
+    def death(self) -> str | None:
+        """Why the server is gone (SIGILL explained), or None while it runs."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        hint = f" ({SIGILL_HINT}; build features: {_llama_features()})" if code == -signal.SIGILL else ""
+        return f"llama_cpp.server exited with {code}{hint}. Its log ends: {self.log.read_text()[-2000:]}"
+
+    def wait_ready(self, timeout_s: float = 180) -> None:
+        deadline = time.monotonic() + timeout_s
         while True:
-            if process.poll() is not None:
-                hint = (" (SIGILL: the pip cache holds a llama-cpp-python wheel built for another CPU; "
-                        "`pip cache remove llama_cpp_python` and reinstall)" if process.returncode == -4 else "")
-                pytest.fail(f"llama_cpp.server exited with {process.returncode}{hint}: {log.read_text()[-2000:]}")
+            if (death := self.death()) is not None:
+                pytest.fail(death)
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 connection.request("GET", "/v1/models")
                 if connection.getresponse().status == 200:
-                    break
+                    return
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready after 180 s: {log.read_text()[-2000:]}")
+                pytest.fail(f"llama_cpp.server not ready after {timeout_s:.0f} s: {self.log.read_text()[-2000:]}")
             time.sleep(0.25)
-        # the first completion is slow (warm-up); take it here so the timeout tests see a warm server
-        warm = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        warm.request("POST", "/v1/chat/completions", json.dumps(
-            {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}),
-            {"Content-Type": "application/json"})
-        assert warm.getresponse().status == 200
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
+
+    def warm_up(self) -> None:
+        """The first completion is slow; take it here so the timeout tests see a warm server. It is also
+        the first request that runs the model's kernels, where a non-portable build dies."""
         try:
-            process.wait(timeout=10)
+            warm = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            warm.request("POST", "/v1/chat/completions", json.dumps(
+                {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}),
+                {"Content-Type": "application/json"})
+            status = warm.getresponse().status
+        except OSError as exc:
+            time.sleep(0.5)  # let a crashed process be reaped so its exit code is known
+            pytest.fail(self.death() or f"llama_cpp.server dropped the warm-up request: {exc!r}")
+        assert status == 200, f"warm-up chat completion answered {status}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self.process.kill()
+            self.process.wait()
+
+
+def _llama_features() -> str:
+    """The CPU features the installed llama.cpp was compiled for, as it reports them."""
+    try:
+        import llama_cpp
+
+        return llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    except Exception as exc:  # noqa: BLE001 - only an explanation
+        return f"unknown ({exc!r})"
+
+
+@pytest.fixture(scope="session")
+def llama_process(tmp_path_factory):
+    from imagine.llm.gguf import fetch_gguf
+
+    server = LlamaServer(fetch_gguf(ROOT / "models" / "download"), tmp_path_factory.mktemp("llama") / "server.log")
+    try:
+        server.wait_ready()
+        server.warm_up()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def llama_server(llama_process):
+    """The server's base URL; a test during which the server died fails with the reason (SIGILL explained)."""
+    if (death := llama_process.death()) is not None:
+        pytest.fail(death)
+    yield llama_process.url
+    time.sleep(0.05)
+    if (death := llama_process.death()) is not None:
+        pytest.fail(f"the server died during this test: {death}")
 
 
 class FaultProxy:
@@ -225,6 +283,21 @@ def make_backend():
 
 
 # ------------------------------------------------------------------------------- real server
+
+
+def test_a_server_killed_by_sigill_on_a_request_is_explained(tmp_path):
+    """A non-portable build dies on its first completion, not at start: the fixture must say why."""
+    from imagine.llm.gguf import fetch_gguf
+
+    server = LlamaServer(fetch_gguf(ROOT / "models" / "download"), tmp_path / "server.log")
+    try:
+        server.wait_ready()
+        os.kill(server.process.pid, signal.SIGILL)  # what the CPU does to a trapped instruction
+        with pytest.raises(pytest.fail.Exception, match="SIGILL: its llama.cpp library executes instructions"):
+            server.warm_up()
+    finally:
+        server.stop()
+
 
 
 def test_batch_returns_texts_token_counts_and_latency(llama_server, make_backend):
