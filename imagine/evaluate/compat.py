@@ -1,37 +1,47 @@
 """`compat` mode: the official TravelPlanner evaluator's verdicts, its known defects included.
 
-Written from the documented behaviour (DESIGN section 2), so numbers compare with published ones:
+Mirrors `evaluation/commonsense_constraint.py` and `evaluation/hard_constraint.py` of the official
+repository (OSU-NLP-Group/TravelPlanner; functions named by their official names in `scorer.py`),
+so numbers compare with published ones. The defects it keeps, each with a test in
+tests/test_evaluate.py naming the official function it reproduces:
 - entity names match by substring, among rows with no empty cell (the official loaders drop those);
 - flight dates are not checked, only number and route (and the price is the number's first row);
 - on a non-travel day the current-city check compares single characters of the city name (the
   official code iterates over a string where it meant a list), so it almost never fails;
 - a 3-day trip's destination is not checked; transport modes are matched by substring, so
   `Driving` dodges the conflict check and the hard transport check is case-sensitive;
-- the house rule `parties` is never checked (the official code compares against a misspelling);
 - a meal in the origin city makes the cuisine check skip the rest of that day;
-- attractions are split on ';' and the last piece is dropped, so one without a trailing ';' is ignored.
-Where the official code raises (a misspelt flight string, a null field), the check fails here with
-the reason `crashes the official evaluator`: one bad plan never stops a run.
+- attractions are split on ';' and the last piece is dropped, so one without a trailing ';' is ignored;
+- days beyond the trip's length are never read.
+The five house rules (`parties` included) are all checked, as `is_valid_room_rule` does.
+Where the official code raises (a misspelt flight string, a null field), or returns no verdict
+that its `eval.py` then fails on (a repeated cuisine), the check fails here with the reason
+`crashes the official evaluator`: one bad plan never stops a run.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 from imagine.evaluate.index import SandboxIndex
 from imagine.plan import MEALS
 from imagine.sandbox import ROOM_TYPE_OK
 
+CRASH = "crashes the official evaluator"  # the reason of a check the official code cannot finish
 _FROM_TO = re.compile(r"from\s+(.+?)\s+to\s+([^,]+)")
 _NOT_NEEDED = "You don't need to fill in the information for this or later days."
+_MEMO = 65536  # parsed strings kept per helper: plans repeat the same entity strings
 
 
+@lru_cache(maxsize=_MEMO)
 def from_to(text: str) -> tuple[str | None, str | None]:
     match = _FROM_TO.search(text)
     return (match.group(1), match.group(2)) if match else (None, None)
 
 
+@lru_cache(maxsize=_MEMO)
 def before_paren(text: str) -> str:
     """'Salt Lake City(Utah)' -> 'Salt Lake City': the text before the first '(' closed later on."""
     cut = text.find("(")
@@ -40,6 +50,7 @@ def before_paren(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=_MEMO)
 def name_city(text: str) -> tuple[str, str]:
     """'Name, City' split at the last comma; ('-', '-') when there is no usable comma."""
     head, comma, tail = text.rpartition(",")
@@ -71,12 +82,18 @@ def _mode(text: str) -> str | None:
     return None
 
 
-def _travel_cities(text: str) -> list[str]:
+@lru_cache(maxsize=_MEMO)
+def _travel_cities(text: str) -> tuple[str, ...]:
     """Cities named by a 'from A to B' current_city, else the single city."""
     if "from" in text:
         origin, dest = from_to(text)
-        return [before_paren(origin), before_paren(dest)]
-    return [before_paren(text)]
+        return before_paren(origin), before_paren(dest)
+    return (before_paren(text),)
+
+
+def _rows(ix: SandboxIndex, table: str, text: str) -> tuple[dict, ...]:
+    """The rows the official lookup finds for a plan's 'Name, City' string."""
+    return ix.containing(table, *name_city(text))
 
 
 def _valid_sequence(cities: list[str]) -> bool:
@@ -165,7 +182,7 @@ def valid_accommodation(q, plan, ix):
             runs.append([stay, 1])
     for stay, nights in runs:
         if stay not in ("-", ""):
-            rows = ix.containing("accommodations", *name_city(stay))
+            rows = _rows(ix, "accommodations", stay)
             if len(rows) == 1 and nights < rows[0]["minimum_nights"]:
                 return False, f"{stay} needs at least {rows[0]['minimum_nights']} nights, got {nights}"
     return True, None
@@ -210,24 +227,22 @@ def valid_information_in_sandbox(q, plan, ix):
             lowered = transport.lower()
             if "flight number" in lowered:
                 number = transport.split("Flight Number: ")[1].split(",")[0]
-                if ix.flight(number, before_paren(origin), before_paren(dest)) is None:
+                if ix.flights.find(number, before_paren(origin), before_paren(dest)) is None:
                     return False, f"day {i + 1} flight {number} is not in the sandbox"
             elif "self-driving" in lowered or "taxi" in lowered:
                 mode = "self-driving" if "self-driving" in lowered else "taxi"
-                try:
-                    origin, dest = before_paren(origin), before_paren(dest)
-                except TypeError:
-                    origin = dest = "-"
+                # Unparseable cities: the official code looks up the route '-' to '-' (never found).
+                origin, dest = (before_paren(origin), before_paren(dest)) if None not in (origin, dest) else ("-", "-")
                 if ix.ground_cost(origin, dest, mode) is None:
                     return False, f"day {i + 1} {mode} is not in the sandbox"
         for meal in MEALS:
-            if _filled(day, meal) and not ix.containing("restaurants", *name_city(day[meal])):
+            if _filled(day, meal) and not _rows(ix, "restaurants", day[meal]):
                 return False, f"day {i + 1} {meal} is not in the sandbox"
         if _filled(day, "attraction"):
             for attraction in day["attraction"].split(";")[:-1]:
-                if not ix.containing("attractions", *name_city(attraction)):
+                if not _rows(ix, "attractions", attraction):
                     return False, f"day {i + 1} attraction {attraction!r} is not in the sandbox"
-        if _filled(day, "accommodation") and not ix.containing("accommodations", *name_city(day["accommodation"])):
+        if _filled(day, "accommodation") and not _rows(ix, "accommodations", day["accommodation"]):
             return False, f"day {i + 1} accommodation is not in the sandbox"
     return True, None
 
@@ -279,7 +294,7 @@ def total_cost(q, plan, ix) -> float:
             if origin is None or dest is None:
                 pass
             elif "flight number" in lowered:
-                flights = ix.flights.get(transport.split("Flight Number: ")[1].split(",")[0])
+                flights = ix.flights.numbered(transport.split("Flight Number: ")[1].split(",")[0])
                 if flights:
                     total += flights[0].price * people
             elif "self-driving" in lowered:
@@ -288,11 +303,11 @@ def total_cost(q, plan, ix) -> float:
                 total += ix.ground_cost(before_paren(origin), before_paren(dest), "taxi") * math.ceil(people / 4)
         for meal in MEALS:
             if day[meal] and day[meal] != "-":
-                rows = ix.containing("restaurants", *name_city(day[meal]))
+                rows = _rows(ix, "restaurants", day[meal])
                 if rows:
                     total += rows[0]["average_cost"] * people
         if day["accommodation"] and day["accommodation"] != "-":
-            rows = ix.containing("accommodations", *name_city(day["accommodation"]))
+            rows = _rows(ix, "accommodations", day["accommodation"])
             if rows:
                 total += rows[0]["price"] * math.ceil(people / rows[0]["max_occupancy"])
     return total
@@ -302,12 +317,10 @@ def valid_room_rule(q, plan, ix):
     rule = q["local_constraint"]["house rule"]
     if rule is None:
         return None, None
-    # 'parties' is absent on purpose: the official code tests for the misspelling 'parities'.
-    checked = {"smoking", "children under 10", "visitors", "pets"}
     for i, day in enumerate(plan):
         if day["accommodation"] and day["accommodation"] != "-":
-            rows = ix.containing("accommodations", *name_city(day["accommodation"]))
-            if rows and rule in checked and f"No {rule}" in str(rows[0]["house_rules"]):
+            rows = _rows(ix, "accommodations", day["accommodation"])
+            if rows and f"No {rule}" in str(rows[0]["house_rules"]):
                 return False, f"day {i + 1} accommodation forbids {rule}"
     return True, None
 
@@ -329,8 +342,11 @@ def valid_cuisine(q, plan, ix):
     if len(found) == len(wanted):
         return True, None
     missing = [c for c in wanted if c not in found]
-    # A repeated cuisine in the query leaves the official check without a verdict.
-    return (False, f"cuisine {missing[0]} is not served") if missing else (None, None)
+    if missing:
+        return False, f"cuisine {missing[0]} is not served"
+    # Every cuisine served, yet fewer than asked: a repeated one. The official function then falls
+    # off its end and returns None, which its eval.py indexes and crashes on.
+    return False, f"{CRASH} (is_valid_cuisine returns no verdict: the query repeats a cuisine)"
 
 
 def valid_room_type(q, plan, ix):
@@ -339,7 +355,7 @@ def valid_room_type(q, plan, ix):
         return None, None
     for i, day in enumerate(plan):
         if day["accommodation"] and day["accommodation"] != "-":
-            rows = ix.containing("accommodations", *name_city(day["accommodation"]))
+            rows = _rows(ix, "accommodations", day["accommodation"])
             if rows and not ROOM_TYPE_OK[wanted](rows[0]["room_type"]):
                 return False, f"day {i + 1} accommodation is not a {wanted}"
     return True, None

@@ -1,16 +1,23 @@
-"""Dict indexes over a Sandbox, built once, so scoring a plan is a handful of hash lookups.
+"""Indexes over a Sandbox, built once, so scoring a plan is a handful of hash lookups.
 
 Two lookups per entity table:
 - `exact(table, name, city)`: the row with exactly that name in that city (strict mode);
 - `containing(table, name, city)`: the rows in that city whose name contains `name`, in file order,
   among rows the official loader keeps (compat mode reproduces the official substring match).
+
+Flights (`FlightTable`) stay a polars frame: the official database has ~3.8M of them, too many for
+a Python object each, so a number is found by binary search and its rows are read on first use.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
+import polars as pl
 
 from imagine.sandbox import Sandbox
 
@@ -39,6 +46,64 @@ class Flight:
     dep_time: str
     arr_time: str
     price: int
+
+
+# Sandbox columns of Flight's fields, in its order.
+FLIGHT_COLUMNS = ("flight_number", "origin", "dest", "date", "dep_time", "arr_time", "price")
+CACHE_LIMIT = 500_000  # entries per lookup memo: bounds memory on long runs of novel strings
+_KEY_BYTES = 8
+
+
+def _number_key(number: str) -> int:
+    """A flight number's first 8 UTF-8 bytes as a big-endian integer (zero-padded): equal numbers have
+    equal keys, so a binary search over the keys finds every row of a number, and a few others."""
+    return int.from_bytes(number.encode()[:_KEY_BYTES].ljust(_KEY_BYTES, b"\0"), "big")
+
+
+class FlightTable:
+    """The bookable flights, looked up by number in file order.
+
+    Rows with an empty field are left out, as the official loader's `dropna()` leaves them out. The
+    rows are sorted once by `_number_key` (stable, so one number's rows keep their file order); a
+    lookup searches the keys, then reads and memoises the few rows it lands on.
+    """
+
+    def __init__(self, flights: pl.DataFrame):
+        frame = flights.drop_nulls().select(FLIGHT_COLUMNS)
+        keys = frame.select(
+            pl.col("flight_number").str.pad_end(_KEY_BYTES, "\0").cast(pl.Binary).bin.head(_KEY_BYTES)
+            .bin.reinterpret(dtype=pl.UInt64, endianness="big")).to_series().to_numpy()
+        self._order = np.argsort(keys, kind="stable")
+        self._keys = keys[self._order]
+        self._frame = frame
+        self._numbered: dict[str, tuple[Flight, ...]] = {}
+
+    def __len__(self) -> int:
+        return self._frame.height
+
+    def numbered(self, number: str) -> tuple[Flight, ...]:
+        """Every flight with this number, in file order."""
+        found = self._numbered.get(number)
+        if found is None:
+            key = np.uint64(_number_key(number))
+            rows = self._order[self._keys.searchsorted(key, "left"):self._keys.searchsorted(key, "right")]
+            found = tuple(Flight(*row) for row in map(self._frame.row, rows.tolist()) if row[0] == number)
+            if len(self._numbered) > CACHE_LIMIT:
+                self._numbered.clear()
+            self._numbered[number] = found
+        return found
+
+    def find(self, number: str, origin: str, dest: str, date: str | None = None) -> Flight | None:
+        """The first flight with this number on that route (and that date, when given)."""
+        for candidate in self.numbered(number):
+            if candidate.origin == origin and candidate.dest == dest and (date is None or candidate.date == date):
+                return candidate
+        return None
+
+    def resolved(self) -> Iterator[Flight]:
+        """Each flight `find` returns for its own number, route and date (the first of duplicates)."""
+        unique = self._frame.unique(["flight_number", "origin", "dest", "date"], keep="first", maintain_order=True)
+        return (Flight(*row) for row in unique.iter_rows())
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +141,7 @@ class SandboxIndex:
         for city, state in self.city_state.items():
             self.state_cities.setdefault(state, []).append(city)
 
-        self.flights: dict[str, list[Flight]] = {}
-        for row in sandbox["flights"].iter_rows(named=True):
-            self.flights.setdefault(row["flight_number"], []).append(Flight(
-                row["flight_number"], row["origin"], row["dest"], row["date"], row["dep_time"],
-                row["arr_time"], row["price"]))
+        self.flights = FlightTable(sandbox["flights"])
 
         # The official loader keeps the first row of a duplicated pair: so do we.
         self.routes: dict[tuple[str, str], Route] = {}
@@ -111,7 +172,7 @@ class SandboxIndex:
         """The row a plan's 'Name, City' string names exactly, or None (strict mode)."""
         key = (table, text)
         if key not in self._entity_cache:
-            if len(self._entity_cache) > 500_000:  # bound memory on long runs of novel strings
+            if len(self._entity_cache) > CACHE_LIMIT:
                 self._entity_cache.clear()
             parsed = parse_entity(text)
             self._entity_cache[key] = self.exact(table, *parsed) if parsed else None
@@ -126,14 +187,10 @@ class SandboxIndex:
         found = self._containing_cache.get(key)
         if found is None:
             found = tuple(row for row in self._by_city[table].get(city, ()) if name in row["name"])
+            if len(self._containing_cache) > CACHE_LIMIT:
+                self._containing_cache.clear()
             self._containing_cache[key] = found
         return found
-
-    def flight(self, number: str, origin: str, dest: str, date: str | None = None) -> Flight | None:
-        for candidate in self.flights.get(number, ()):
-            if candidate.origin == origin and candidate.dest == dest and (date is None or candidate.date == date):
-                return candidate
-        return None
 
     def ground_cost(self, origin: str, dest: str, mode: str) -> int | None:
         """Cost of one car ('self-driving') or one taxi ('taxi') on a drivable route, else None."""

@@ -165,7 +165,7 @@ class Scorer:
 
     def _failure(self, exc: Exception) -> str:
         if self.mode == "compat":
-            return f"crashes the official evaluator ({type(exc).__name__}: {exc})"
+            return f"{compat.CRASH} ({type(exc).__name__}: {exc})"
         return f"cannot be checked ({type(exc).__name__}: {exc})"
 
     def cost(self, query: dict, plan) -> float | None:

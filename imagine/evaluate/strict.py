@@ -5,8 +5,8 @@ exploits. Differences from `compat`: entities match exactly by (name, city) amon
 flights must fly that route on that day's date (and at the stated times); every entity's city is
 compared whole with the day's cities; a 1-city trip must go to its destination; transport modes are
 read case-insensitively with their variants (`Driving`, `self driving`, `cab`...), and unknown ones
-are not in the sandbox; `parties` is a house rule like the others; the plan needs exactly `days`
-days, each a dict of strings; a field of the wrong type fails `is_not_absent` instead of crashing.
+are not in the sandbox; the plan needs exactly `days` days, each a dict of strings; a field of the
+wrong type fails `is_not_absent` instead of crashing.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def valid_information_in_sandbox(q, days, ix):
         if transport is not None:
             if transport.mode == "flight":
                 date = q["date"][day.index] if day.index < len(q["date"]) else None
-                found = ix.flight(transport.number, transport.origin, transport.dest, date) if transport.number else None
+                found = ix.flights.find(transport.number, transport.origin, transport.dest, date) if transport.number else None
                 if found is None:
                     return False, f"day {n} flight {transport.number} from {transport.origin} to {transport.dest} on {date} is not in the sandbox"
                 for stated, actual, label in ((transport.dep_time, found.dep_time, "departure"),
@@ -290,7 +290,7 @@ def total_cost(q, days, ix) -> float:
         if transport is not None:
             if transport.mode == "flight":
                 date = q["date"][day.index] if day.index < len(q["date"]) else None
-                found = ix.flight(transport.number, transport.origin, transport.dest, date)
+                found = ix.flights.find(transport.number, transport.origin, transport.dest, date)
                 total += found.price * people if found else 0
             elif transport.mode is not None:
                 cost = ix.ground_cost(transport.origin, transport.dest, transport.mode) or 0

@@ -564,7 +564,7 @@ class RulesBackend(Backend):
         people = q["people_number"]
         date = q["date"][day.index] if day.index < len(q["date"]) else None
         if t.mode == "flight":
-            found = self.index.flight(t.number, t.origin, t.dest, date) if t.number else None
+            found = self.index.flights.find(t.number, t.origin, t.dest, date) if t.number else None
             price = found.price if found else 0
             return price * people, f"flight {t.number}"
         cost = self.index.ground_cost(t.origin, t.dest, t.mode or "taxi") or 0

@@ -46,10 +46,8 @@ class World:
         for rows in self.attractions.values():
             rows.sort(key=lambda r: r["name"])
         self.flights: dict[tuple[str, str, str], list] = {}
-        for flights in index.flights.values():
-            for f in flights:
-                if f.price is not None and index.flight(f.number, f.origin, f.dest, f.date) is f:
-                    self.flights.setdefault((f.origin, f.dest, f.date), []).append(f)
+        for f in index.flights.resolved():
+            self.flights.setdefault((f.origin, f.dest, f.date), []).append(f)
         for flights in self.flights.values():
             flights.sort(key=lambda f: (f.price, f.dep_time, f.number))
 
