@@ -2,8 +2,9 @@
 
 Each subcommand is one `add_<name>(subparsers)` function that builds its parser and sets
 `func=<run function>`; all of them are registered in `COMMANDS`. A run function takes the parsed
-arguments and returns an exit code; it raises `CLIError` (or `AuditError`) for a user-facing
-failure, which `main` prints as one line on stderr with exit code 2.
+arguments and returns an exit code; it raises `CLIError` for a user-facing failure, which `main`
+prints as one line on stderr with exit code 2. Each subcommand imports what it needs when it runs
+(the audit's DuckDB and pyarrow take half a second), so `imagine eval` starts without them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import decimal
 import json
 import sys
 from collections.abc import Callable, Sequence
-
-from imagine.audit import AuditError, list_views, run_sql
-from imagine.audit.values import jsonable
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -90,6 +88,17 @@ def add_audit(subparsers) -> None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    from imagine.audit import AuditError
+
+    try:
+        return _audit(args)
+    except AuditError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from imagine.audit import list_views, run_sql
+
     if args.saved is not None:
         return run_saved_audit(args)
     if args.list:
@@ -106,6 +115,7 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def run_saved_audit(args: argparse.Namespace) -> int:
+    from imagine.audit import run_sql
     from imagine.audit.saved import get, saved_queries
 
     if args.sql is not None or args.list:
@@ -133,9 +143,11 @@ Score a TravelPlanner submission with the 8 commonsense and 5 hard checks.
 
 QUERIES is TravelPlanner's query JSONL (one query object a line); PLANS its submission JSONL
 ({"idx", "query", "plan"}, idx 1-based, matched to the idx-th query; a query without a plan line
-counts as not delivered). SANDBOX is a sandbox built by the `sandbox` stage or the official
-TravelPlanner database folder. Writes one verdict line per query to --out and prints the metrics
-(delivery rate, commonsense/hard micro and macro, final pass rate; overall and per level).
+counts as not delivered); a day's number may be under "days" (the official evaluation code) or
+"day" (the leaderboard's format), and the output says which was found. SANDBOX is a sandbox built by
+the `sandbox` stage or the official TravelPlanner database folder. Writes one verdict line per query
+to --out and prints the metrics (delivery rate, commonsense/hard micro and macro, final pass rate;
+overall and per level).
 
 --mode compat gives the official evaluator's verdicts, its known defects included, so numbers
 compare with published ones; --mode strict (default) fixes them."""
@@ -173,6 +185,8 @@ def run_eval(args: argparse.Namespace) -> int:
     table = [tuple([name] + [round(stats[k], 4) if k != "count" else stats[k] for k in keys])
              for name, stats in rows if stats["count"]]
     print(f"mode: {args.mode}; verdicts written to {args.out}")
+    found = [f"{key!r} in {count} plans" for key, count in summary["day_keys"].items() if count]
+    print(f"day numbers read from {' and '.join(found) if found else 'no plan'}")
     print_rows(["level", *keys], table, "table")
     return EXIT_OK
 
@@ -203,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, AuditError) as exc:
+    except CLIError as exc:
         message = " ".join(str(exc).split())  # always one line
         print(f"imagine {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
@@ -220,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None:
     out = out or sys.stdout
     if fmt == "json":
+        from imagine.audit.values import jsonable
+
         records = [dict(zip(columns, row)) for row in rows]
         out.write(json.dumps(jsonable(records), indent=2, default=str, ensure_ascii=False) + "\n")
     elif fmt == "csv":
@@ -291,6 +307,8 @@ def _table_cell(value) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, (dict, list)):
+        from imagine.audit.values import jsonable
+
         text = json.dumps(jsonable(value), default=str, ensure_ascii=False)
     else:
         text = str(value)
@@ -301,6 +319,8 @@ def _csv_cell(value):
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
+        from imagine.audit.values import jsonable
+
         return json.dumps(jsonable(value), default=str, ensure_ascii=False)
     return value
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 DAY_FIELDS = ("days", "current_city", "transportation", "breakfast", "attraction", "lunch", "dinner",
               "accommodation")
+# Where a day holds its number: `days` in the official evaluation code (and in every plan we write),
+# `day` in the leaderboard's submission format (TravelPlanner issue #20). Both are read.
+DAY_NUMBER_KEYS = ("days", "day")
 MEALS = ("breakfast", "lunch", "dinner")
 
 REFLECTION_HEADER = "REFLECTION(Now, I need to reflect on whether there are any errors in my reasoning above):"

@@ -25,23 +25,24 @@ import math
 import re
 from functools import lru_cache
 
-from imagine.evaluate.index import SandboxIndex
+from imagine.evaluate.index import PARSE_MEMO, SandboxIndex
 from imagine.plan import MEALS
 from imagine.sandbox import ROOM_TYPE_OK
 
 CRASH = "crashes the official evaluator"  # the reason of a check the official code cannot finish
 _FROM_TO = re.compile(r"from\s+(.+?)\s+to\s+([^,]+)")
 _NOT_NEEDED = "You don't need to fill in the information for this or later days."
-_MEMO = 65536  # parsed strings kept per helper: plans repeat the same entity strings
+_NEEDED_IN_ORDER = ("transportation", *MEALS, "attraction", "accommodation")  # is_not_absent's order
+_NEEDED = frozenset(_NEEDED_IN_ORDER)
 
 
-@lru_cache(maxsize=_MEMO)
+@lru_cache(maxsize=PARSE_MEMO)
 def from_to(text: str) -> tuple[str | None, str | None]:
     match = _FROM_TO.search(text)
     return (match.group(1), match.group(2)) if match else (None, None)
 
 
-@lru_cache(maxsize=_MEMO)
+@lru_cache(maxsize=PARSE_MEMO)
 def before_paren(text: str) -> str:
     """'Salt Lake City(Utah)' -> 'Salt Lake City': the text before the first '(' closed later on."""
     cut = text.find("(")
@@ -50,7 +51,7 @@ def before_paren(text: str) -> str:
     return text
 
 
-@lru_cache(maxsize=_MEMO)
+@lru_cache(maxsize=PARSE_MEMO)
 def name_city(text: str) -> tuple[str, str]:
     """'Name, City' split at the last comma; ('-', '-') when there is no usable comma."""
     head, comma, tail = text.rpartition(",")
@@ -67,11 +68,19 @@ def _leg_cities(day: dict) -> tuple[str | None, str | None]:
     return origin, dest
 
 
-def _filled(day: dict, key: str) -> bool:
-    return key in day and bool(day[key]) and day[key] != "-"
+# `(value := day.get(key)) and value != "-"` below is the official `key in unit and unit[key] and
+# unit[key] != '-'`: the field is there and filled in.
 
 
+@lru_cache(maxsize=PARSE_MEMO)
+def _attraction_pieces(text: str) -> tuple[str, ...]:
+    """The official `split(';')[:-1]`: the piece after the last ';' is dropped."""
+    return tuple(text.split(";")[:-1])
+
+
+@lru_cache(maxsize=PARSE_MEMO)
 def _mode(text: str) -> str | None:
+    """The mode the official conflict check sees (taxi before self-driving before flight)."""
     lowered = text.lower()
     if "taxi" in lowered:
         return "taxi"
@@ -82,7 +91,25 @@ def _mode(text: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=_MEMO)
+@lru_cache(maxsize=PARSE_MEMO)
+def _looked_up_as(text: str) -> str | None:
+    """How the official sandbox and cost code treat a transportation string: 'flight' (it names a
+    flight number), else 'self-driving', else 'taxi', else None (never looked up nor priced)."""
+    lowered = text.lower()
+    if "flight number" in lowered:
+        return "flight"
+    if "self-driving" in lowered:
+        return "self-driving"
+    return "taxi" if "taxi" in lowered else None
+
+
+@lru_cache(maxsize=PARSE_MEMO)
+def _flight_number(text: str) -> str:
+    """The official `split('Flight Number: ')[1].split(',')[0]`: an IndexError for other spellings."""
+    return text.split("Flight Number: ")[1].split(",")[0]
+
+
+@lru_cache(maxsize=PARSE_MEMO)
 def _travel_cities(text: str) -> tuple[str, ...]:
     """Cities named by a 'from A to B' current_city, else the single city."""
     if "from" in text:
@@ -91,9 +118,15 @@ def _travel_cities(text: str) -> tuple[str, ...]:
     return (before_paren(text),)
 
 
-def _rows(ix: SandboxIndex, table: str, text: str) -> tuple[dict, ...]:
-    """The rows the official lookup finds for a plan's 'Name, City' string."""
-    return ix.containing(table, *name_city(text))
+def _official(ix: SandboxIndex, table: str):
+    """Plan 'Name, City' string -> the rows the official lookup finds (a memo kept on the index)."""
+    return ix.memo("compat:" + table, lambda text: ix.containing(table, *name_city(text)))
+
+
+@lru_cache(maxsize=PARSE_MEMO)
+def _mentions(cities: tuple[str, ...] | str, text: str) -> bool:
+    """Whether `text` contains one of `cities`; for a string, one of its characters."""
+    return any(city in text for city in cities)
 
 
 def _valid_sequence(cities: list[str]) -> bool:
@@ -150,18 +183,18 @@ def valid_restaurants(q, plan, ix):
     seen = []
     for i, day in enumerate(plan):
         for meal in MEALS:
-            if _filled(day, meal):
-                if day[meal] in seen:
+            if (text := day.get(meal)) and text != "-":
+                if text in seen:
                     return False, f"day {i + 1} {meal} repeats a restaurant"
-                seen.append(day[meal])
+                seen.append(text)
     return True, None
 
 
 def valid_attractions(q, plan, ix):
     seen = []
     for i, day in enumerate(plan):
-        if _filled(day, "attraction"):
-            for attraction in day["attraction"].split(";")[:-1]:
+        if (text := day.get("attraction")) and text != "-":
+            for attraction in _attraction_pieces(text):
                 if attraction in seen:
                     return False, f"day {i + 1} repeats attraction {attraction!r}"
                 seen.append(attraction)
@@ -180,9 +213,10 @@ def valid_accommodation(q, plan, ix):
             runs[-1][1] += 1
         else:
             runs.append([stay, 1])
+    hotels = _official(ix, "accommodations")
     for stay, nights in runs:
         if stay not in ("-", ""):
-            rows = _rows(ix, "accommodations", stay)
+            rows = hotels[stay]
             if len(rows) == 1 and nights < rows[0]["minimum_nights"]:
                 return False, f"{stay} needs at least {rows[0]['minimum_nights']} nights, got {nights}"
     return True, None
@@ -192,7 +226,7 @@ def valid_transportation(q, plan, ix):
     first = plan[0]["transportation"]
     if not first or first == "-":
         return False, "day 1 has no transportation"
-    modes = [_mode(first)] + [_mode(day["transportation"]) for day in plan if _filled(day, "transportation")]
+    modes = [_mode(first)] + [_mode(text) for day in plan if (text := day.get("transportation")) and text != "-"]
     if "self-driving" in modes and ("flight" in modes or "taxi" in modes):
         return False, "conflicting transportation"
     return True, None
@@ -203,46 +237,46 @@ def valid_information_in_current_city(q, plan, ix):
         current = day["current_city"]
         # The official code keeps a non-travel day's city as a string and loops over its characters.
         cities = _travel_cities(current) if "from" in current else before_paren(current)
-        if _filled(day, "transportation"):
+        if (text := day.get("transportation")) and text != "-":
             for city in cities:
-                if city not in day["transportation"]:
+                if city not in text:
                     return False, f"day {i + 1} transportation is not in the current city"
         for meal in MEALS:
-            if _filled(day, meal) and not any(city in day[meal] for city in cities):
+            if (text := day.get(meal)) and text != "-" and not _mentions(cities, text):
                 return False, f"day {i + 1} {meal} is not in the current city"
-        if _filled(day, "attraction"):
-            for attraction in day["attraction"].split(";")[:-1]:
-                if not any(city in attraction for city in cities):
+        if (text := day.get("attraction")) and text != "-":
+            for attraction in _attraction_pieces(text):
+                if not _mentions(cities, attraction):
                     return False, f"day {i + 1} attraction is not in the current city"
-        if _filled(day, "accommodation") and cities[-1] not in day["accommodation"]:
+        if (text := day.get("accommodation")) and text != "-" and cities[-1] not in text:
             return False, f"day {i + 1} accommodation is not in the current city"
     return True, None
 
 
 def valid_information_in_sandbox(q, plan, ix):
+    restaurants, attractions, hotels = (_official(ix, t) for t in ("restaurants", "attractions", "accommodations"))
     for i, day in enumerate(plan):
         transport = day["transportation"]
         if transport and transport != "-":
             origin, dest = _leg_cities(day)
-            lowered = transport.lower()
-            if "flight number" in lowered:
-                number = transport.split("Flight Number: ")[1].split(",")[0]
+            mode = _looked_up_as(transport)
+            if mode == "flight":
+                number = _flight_number(transport)
                 if ix.flights.find(number, before_paren(origin), before_paren(dest)) is None:
                     return False, f"day {i + 1} flight {number} is not in the sandbox"
-            elif "self-driving" in lowered or "taxi" in lowered:
-                mode = "self-driving" if "self-driving" in lowered else "taxi"
+            elif mode is not None:
                 # Unparseable cities: the official code looks up the route '-' to '-' (never found).
                 origin, dest = (before_paren(origin), before_paren(dest)) if None not in (origin, dest) else ("-", "-")
                 if ix.ground_cost(origin, dest, mode) is None:
                     return False, f"day {i + 1} {mode} is not in the sandbox"
         for meal in MEALS:
-            if _filled(day, meal) and not _rows(ix, "restaurants", day[meal]):
+            if (text := day.get(meal)) and text != "-" and not restaurants[text]:
                 return False, f"day {i + 1} {meal} is not in the sandbox"
-        if _filled(day, "attraction"):
-            for attraction in day["attraction"].split(";")[:-1]:
-                if not _rows(ix, "attractions", attraction):
+        if (text := day.get("attraction")) and text != "-":
+            for attraction in _attraction_pieces(text):
+                if not attractions[attraction]:
                     return False, f"day {i + 1} attraction {attraction!r} is not in the sandbox"
-        if _filled(day, "accommodation") and not _rows(ix, "accommodations", day["accommodation"]):
+        if (text := day.get("accommodation")) and text != "-" and not hotels[text]:
             return False, f"day {i + 1} accommodation is not in the sandbox"
     return True, None
 
@@ -260,9 +294,8 @@ def not_absent(q, plan, ix):
         return False, f"the plan should visit {q['visiting_city_number']} cities"
     filled = 0
     for i, day in enumerate(plan):
-        for key in ("transportation", *MEALS, "attraction", "accommodation"):
-            if key not in day:
-                return False, f"day {i + 1} has no {key}"
+        if not _NEEDED <= day.keys():
+            return False, f"day {i + 1} has no {next(key for key in _NEEDED_IN_ORDER if key not in day)}"
         current = day["current_city"]
         if ("from " in current or "to " in current) and day["transportation"] in ("", "-"):
             return False, f"day {i + 1} travels without transportation"
@@ -270,9 +303,10 @@ def not_absent(q, plan, ix):
             return False, f"day {i + 1} has no attraction"
         if i != days - 1 and day["accommodation"] in ("", "-"):
             return False, f"day {i + 1} has no accommodation"
-        if "from " not in current and any(day[meal] in ("", "-") for meal in MEALS):
+        if "from " not in current and (day["breakfast"] in ("", "-") or day["lunch"] in ("", "-")
+                                       or day["dinner"] in ("", "-")):
             return False, f"day {i + 1} misses a meal"
-        filled += sum(1 for key in day if day[key] and day[key] != "-")
+        filled += len([value for value in day.values() if value and value != "-"])
     if filled / (6 * days) < 0.5:
         return False, "more than half of the information is absent"
     return True, None
@@ -285,29 +319,29 @@ def not_absent(q, plan, ix):
 
 def total_cost(q, plan, ix) -> float:
     people = q["people_number"]
+    restaurants, hotels = _official(ix, "restaurants"), _official(ix, "accommodations")
     total = 0.0
     for day in plan:
         transport = day["transportation"]
         if transport and transport != "-":
             origin, dest = _leg_cities(day)
-            lowered = transport.lower()
+            mode = _looked_up_as(transport)
             if origin is None or dest is None:
                 pass
-            elif "flight number" in lowered:
-                flights = ix.flights.numbered(transport.split("Flight Number: ")[1].split(",")[0])
+            elif mode == "flight":
+                flights = ix.flights.numbered(_flight_number(transport))
                 if flights:
                     total += flights[0].price * people
-            elif "self-driving" in lowered:
-                total += ix.ground_cost(before_paren(origin), before_paren(dest), "self-driving") * math.ceil(people / 5)
-            elif "taxi" in lowered:
-                total += ix.ground_cost(before_paren(origin), before_paren(dest), "taxi") * math.ceil(people / 4)
+            elif mode is not None:
+                per = 5 if mode == "self-driving" else 4  # people per car / per taxi
+                total += ix.ground_cost(before_paren(origin), before_paren(dest), mode) * math.ceil(people / per)
         for meal in MEALS:
             if day[meal] and day[meal] != "-":
-                rows = _rows(ix, "restaurants", day[meal])
+                rows = restaurants[day[meal]]
                 if rows:
                     total += rows[0]["average_cost"] * people
         if day["accommodation"] and day["accommodation"] != "-":
-            rows = _rows(ix, "accommodations", day["accommodation"])
+            rows = hotels[day["accommodation"]]
             if rows:
                 total += rows[0]["price"] * math.ceil(people / rows[0]["max_occupancy"])
     return total
@@ -317,9 +351,10 @@ def valid_room_rule(q, plan, ix):
     rule = q["local_constraint"]["house rule"]
     if rule is None:
         return None, None
+    hotels = _official(ix, "accommodations")
     for i, day in enumerate(plan):
         if day["accommodation"] and day["accommodation"] != "-":
-            rows = _rows(ix, "accommodations", day["accommodation"])
+            rows = hotels[day["accommodation"]]
             if rows and f"No {rule}" in str(rows[0]["house_rules"]):
                 return False, f"day {i + 1} accommodation forbids {rule}"
     return True, None
@@ -353,9 +388,10 @@ def valid_room_type(q, plan, ix):
     wanted = q["local_constraint"]["room type"]
     if wanted is None:
         return None, None
+    hotels = _official(ix, "accommodations")
     for i, day in enumerate(plan):
         if day["accommodation"] and day["accommodation"] != "-":
-            rows = _rows(ix, "accommodations", day["accommodation"])
+            rows = hotels[day["accommodation"]]
             if rows and not ROOM_TYPE_OK[wanted](rows[0]["room_type"]):
                 return False, f"day {i + 1} accommodation is not a {wanted}"
     return True, None

@@ -4,19 +4,29 @@ Queries: TravelPlanner query JSONL (one query object a line). Plans: the submiss
 `{"idx", "query", "plan"}`, idx 1-based and matched to the idx-th query. A plan line may be
 anything: a malformed plan is scored as failing. A malformed query or a line that is not JSON
 stops with an error naming the file and line, since nothing sensible can be scored then.
+
+A day's number may be under `days` (the official evaluation code) or `day` (the leaderboard's
+submission format, TravelPlanner issue #20): both are read, and the summary's `day_keys` counts
+the plans using each.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
 
 from imagine.evaluate.metrics import summarize
-from imagine.evaluate.scorer import QueryError, Scorer, Verdict, normalize_query
+from imagine.evaluate.scorer import QueryError, Scorer, normalize_query
 from imagine.io import atomic_path
+from imagine.plan import DAY_NUMBER_KEYS
 from imagine.sandbox import Sandbox
+
+
+_ENCODE = json.JSONEncoder(check_circular=False).encode  # verdicts hold no cycles: skip the check
 
 
 class InputError(ValueError):
@@ -31,12 +41,11 @@ def read_jsonl(path: str | Path) -> list[tuple[int, object]]:
     rows = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
             try:
                 rows.append((number, json.loads(line)))
             except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {number}: not JSON ({exc.msg} at column {exc.colno})") from exc
+                if line.strip():
+                    raise InputError(f"{path}: line {number}: not JSON ({exc.msg} at column {exc.colno})") from exc
     return rows
 
 
@@ -65,21 +74,52 @@ def read_plans(path: str | Path, count: int) -> dict[int, object]:
     return plans
 
 
+def day_key(plan) -> str | None:
+    """Which of DAY_NUMBER_KEYS the plan's days carry their number under (the first found), or None."""
+    if isinstance(plan, list):
+        for key in DAY_NUMBER_KEYS:
+            if any(isinstance(day, dict) and key in day for day in plan):
+                return key
+    return None
+
+
+@contextmanager
+def _collector_paused():
+    """Keep the cyclic garbage collector off: it would walk every plan read so far again and again
+    (a third of the run), and scoring makes no reference cycles to collect."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def evaluate_files(queries_path, plans_path, sandbox_dir, mode: str = "strict", out=None,
                    progress: bool = True) -> dict:
     """Score every query's plan (a query without a plan line counts as not delivered); write one
     verdict line per query to `out` and return the metrics summary."""
+    # The plans and verdicts are made and freed while the collector is off, so switching it back
+    # on leaves it nothing to walk.
+    with _collector_paused():
+        return _evaluate(queries_path, plans_path, sandbox_dir, mode, out, progress)
+
+
+def _evaluate(queries_path, plans_path, sandbox_dir, mode: str, out, progress: bool) -> dict:
     queries = read_queries(queries_path)
     plans = read_plans(plans_path, len(queries))
     scorer = Scorer(Sandbox.load(sandbox_dir), mode)
-    pairs: list[tuple[dict, Verdict]] = []
-    lines = []
+    pairs, lines = [], []
+    day_keys = dict.fromkeys(DAY_NUMBER_KEYS, 0)
     for idx, query in enumerate(tqdm(queries, desc=f"scoring ({mode})", unit="plan", disable=not progress), 1):
-        verdict = scorer.score(query, plans.get(idx))
+        plan = plans.get(idx)
+        if (key := day_key(plan)) is not None:
+            day_keys[key] += 1
+        verdict = scorer.score(query, plan)
         pairs.append((query, verdict))
-        lines.append(json.dumps({"idx": idx, "level": query.get("level"), **verdict.to_dict()}))
-    summary = {"mode": mode, **summarize(pairs)}
+        lines.append(_ENCODE({"idx": idx, "level": query.get("level"), **verdict.to_dict()}))
     if out is not None:
         with atomic_path(out) as tmp:
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return summary
+    return {"mode": mode, **summarize(pairs), "day_keys": day_keys}

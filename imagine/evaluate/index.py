@@ -22,6 +22,8 @@ import polars as pl
 from imagine.sandbox import Sandbox
 
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
+PARSE_MEMO = 65536  # parsed strings kept per parsing helper: plans repeat the same entity and city strings
+CACHE_LIMIT = 500_000  # entries per lookup memo: bounds memory on long runs of novel strings
 
 
 def city_name(text: str) -> str:
@@ -29,7 +31,7 @@ def city_name(text: str) -> str:
     return _PAREN.sub("", text).strip()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=PARSE_MEMO)
 def parse_entity(text: str) -> tuple[str, str] | None:
     """'Name, City' -> (name, city), split at the last comma; None when not of that form."""
     head, comma, tail = text.rpartition(",")
@@ -50,7 +52,6 @@ class Flight:
 
 # Sandbox columns of Flight's fields, in its order.
 FLIGHT_COLUMNS = ("flight_number", "origin", "dest", "date", "dep_time", "arr_time", "price")
-CACHE_LIMIT = 500_000  # entries per lookup memo: bounds memory on long runs of novel strings
 _KEY_BYTES = 8
 
 
@@ -134,6 +135,21 @@ def squash(name: str) -> str:
     return " ".join(name.split())
 
 
+class Memo(dict):
+    """A dict that computes a missing key's value with `compute` and keeps it, so a repeated
+    lookup costs one dict access; emptied past CACHE_LIMIT entries."""
+
+    def __init__(self, compute):
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key):
+        if len(self) > CACHE_LIMIT:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
+
+
 class SandboxIndex:
     def __init__(self, sandbox: Sandbox):
         self.city_state: dict[str, str] = dict(zip(sandbox["cities"]["city"], sandbox["cities"]["state"]))
@@ -145,9 +161,12 @@ class SandboxIndex:
 
         # The official loader keeps the first row of a duplicated pair: so do we.
         self.routes: dict[tuple[str, str], Route] = {}
-        for row in sandbox["distances"].iter_rows(named=True):
-            self.routes.setdefault((row["origin"], row["dest"]), Route(
-                row["duration"], row["duration_min"], row["distance_text"], row["distance_km"]))
+        distances = sandbox["distances"].select("origin", "dest", "duration", "duration_min", "distance_text", "distance_km")
+        for origin, dest, *route in distances.iter_rows():
+            self.routes.setdefault((origin, dest), Route(*route))
+        # (origin, dest) -> (cost of one car, cost of one taxi), for the routes the evaluator prices.
+        self._ground = {pair: (int(route.distance_km * 0.05), int(route.distance_km))
+                        for pair, route in self.routes.items() if route.drivable}
 
         self._exact: dict[str, dict[tuple[str, str], dict]] = {}
         self._by_city: dict[str, dict[str, list[dict]]] = {}
@@ -163,20 +182,28 @@ class SandboxIndex:
             self._exact[table] = exact
             self._by_city[table] = by_city
         self._containing_cache: dict[tuple[str, str, str], tuple[dict, ...]] = {}
-        self._entity_cache: dict[tuple[str, str], dict | None] = {}
+        # table -> plan 'Name, City' string -> the row it names exactly, or None (strict mode)
+        self.entities = {table: Memo(lambda text, table=table: self._named(table, text)) for table in ENTITY_TABLES}
+        self._memos: dict[str, Memo] = {}
 
     def exact(self, table: str, name: str, city: str) -> dict | None:
         return self._exact[table].get((squash(name), city))
 
+    def _named(self, table: str, text: str) -> dict | None:
+        parsed = parse_entity(text)
+        return self.exact(table, *parsed) if parsed else None
+
     def entity(self, table: str, text: str) -> dict | None:
         """The row a plan's 'Name, City' string names exactly, or None (strict mode)."""
-        key = (table, text)
-        if key not in self._entity_cache:
-            if len(self._entity_cache) > CACHE_LIMIT:
-                self._entity_cache.clear()
-            parsed = parse_entity(text)
-            self._entity_cache[key] = self.exact(table, *parsed) if parsed else None
-        return self._entity_cache[key]
+        return self.entities[table][text]
+
+    def memo(self, name: str, compute) -> Memo:
+        """The memo called `name`, made with `compute` on first use: a scoring mode keeps its own
+        per-string lookups with the index they were computed from."""
+        found = self._memos.get(name)
+        if found is None:
+            found = self._memos[name] = Memo(compute)
+        return found
 
     def rows(self, table: str):
         """Every usable row of an entity table (what strict mode accepts)."""
@@ -194,7 +221,5 @@ class SandboxIndex:
 
     def ground_cost(self, origin: str, dest: str, mode: str) -> int | None:
         """Cost of one car ('self-driving') or one taxi ('taxi') on a drivable route, else None."""
-        route = self.routes.get((origin, dest))
-        if route is None or not route.drivable:
-            return None
-        return int(route.distance_km * 0.05) if mode == "self-driving" else int(route.distance_km)
+        costs = self._ground.get((origin, dest))
+        return None if costs is None else costs[mode != "self-driving"]

@@ -4,31 +4,42 @@ from __future__ import annotations
 
 from imagine.evaluate.scorer import COMMONSENSE_CHECKS, LEVELS, Verdict, applicable_hard
 
+# Per-plan tallies, summed per level: plans, delivered, commonsense checks passed, all commonsense
+# passed, hard checks applicable, hard checks passed, all hard passed, final pass.
+_TALLIES = 8
 
-def _rates(pairs: list[tuple[dict, Verdict]]) -> dict:
-    n = len(pairs)
+
+def _tally(query: dict, verdict: Verdict) -> tuple[int, ...]:
+    applicable = applicable_hard(query)
+    commonsense, hard = verdict.commonsense.values(), verdict.hard
+    return (1, verdict.delivered, sum(v is True for v in commonsense),
+            verdict.delivered and False not in commonsense,
+            len(applicable), sum(hard.get(check) is True for check in applicable),
+            all(hard.get(check) is not None for check in applicable) and False not in hard.values(),
+            verdict.final_pass)
+
+
+def _rates(totals: list[int]) -> dict:
+    n, delivered, commonsense_passed, commonsense_all, hard_total, hard_passed, hard_all, final = totals
     if n == 0:
         return {"count": 0}
-    hard_total = sum(len(applicable_hard(q)) for q, _ in pairs)
-    hard_passed = sum(sum(1 for check in applicable_hard(q) if v.hard.get(check) is True) for q, v in pairs)
-    commonsense_passed = sum(sum(1 for check in COMMONSENSE_CHECKS if v.commonsense[check] is True) for _, v in pairs)
-    commonsense_all = sum(1 for _, v in pairs if v.delivered and all(x is not False for x in v.commonsense.values()))
-    hard_all = sum(1 for q, v in pairs
-                   if all(v.hard.get(check) is not None for check in applicable_hard(q))
-                   and all(x is not False for x in v.hard.values()))
     return {
         "count": n,
-        "delivery_rate": sum(v.delivered for _, v in pairs) / n,
+        "delivery_rate": delivered / n,
         "commonsense_micro": commonsense_passed / (len(COMMONSENSE_CHECKS) * n),
         "commonsense_macro": commonsense_all / n,
         "hard_micro": hard_passed / hard_total,
         "hard_macro": hard_all / n,
-        "final_pass_rate": sum(v.final_pass for _, v in pairs) / n,
+        "final_pass_rate": final / n,
     }
 
 
 def summarize(pairs: list[tuple[dict, Verdict]]) -> dict:
     """Metrics for (normalised query, verdict) pairs: overall, and under `per_level`."""
-    out = _rates(pairs)
-    out["per_level"] = {level: _rates([p for p in pairs if p[0]["level"] == level]) for level in LEVELS}
-    return out
+    per_level = {level: [0] * _TALLIES for level in LEVELS}
+    for query, verdict in pairs:
+        totals = per_level[query["level"]]
+        for i, value in enumerate(_tally(query, verdict)):
+            totals[i] += value
+    overall = [sum(column) for column in zip(*per_level.values())]
+    return {**_rates(overall), "per_level": {level: _rates(totals) for level, totals in per_level.items()}}

@@ -49,11 +49,17 @@ class QueryError(ValueError):
     """A query missing a field or holding a value of the wrong kind."""
 
 
-def normalize_query(query: dict) -> dict:
+class Query(dict):
+    """A query `normalize_query` has checked; normalising it again returns it as it is."""
+
+
+def normalize_query(query: dict) -> Query:
     """Check a TravelPlanner query dict and return it with `date`/`local_constraint` as Python values."""
+    if type(query) is Query:
+        return query
     if not isinstance(query, dict):
         raise QueryError(f"query must be an object, got {type(query).__name__}")
-    q = dict(query)
+    q = Query(query)
     for key in ("org", "dest", "days", "visiting_city_number", "date", "people_number", "budget"):
         if q.get(key) is None:
             raise QueryError(f"query field {key!r} is missing")
@@ -119,49 +125,56 @@ class Scorer:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
         self.index = sandbox if isinstance(sandbox, SandboxIndex) else SandboxIndex(sandbox)
-        self._rules = strict if mode == "strict" else compat
+        rules = strict if mode == "strict" else compat
+        self._commonsense = [(name, getattr(rules, function)) for name, function in COMMONSENSE.items()]
+        self._hard = [(name, getattr(rules, function)) for name, function in HARD.items()]
+        self._total_cost = rules.total_cost
 
     def score(self, query: dict, plan) -> Verdict:
         q = normalize_query(query)
         if not isinstance(plan, list) or not plan:
             error = "no plan delivered" if not plan else f"plan is a {type(plan).__name__}, not a list of days"
-            return Verdict({c: False for c in COMMONSENSE_CHECKS}, {c: None for c in HARD_CHECKS},
+            return Verdict(dict.fromkeys(COMMONSENSE_CHECKS, False), dict.fromkeys(HARD_CHECKS),
                            False, False, {"plan": error}, None, error)
         window = plan[:q["days"]]
-        subject = [strict.Day.read(i, day) for i, day in enumerate(window)] if self.mode == "strict" else window
+        if self.mode == "strict":
+            subject = [strict.Day.read(i, day) for i, day in enumerate(window)]
+            extra = {"is_not_absent": (len(plan),)}
+        else:
+            subject, extra = window, {}
         reasons: dict[str, str] = {}
-
-        def run(name, check, *extra):
-            try:
-                passed, reason = check(q, subject, self.index, *extra)
-            except Exception as exc:  # a plan must never stop a run: the check fails with the cause
-                passed, reason = False, self._failure(exc)
-            if reason:
-                reasons[name] = reason
-            return passed
-
-        commonsense = {}
-        for name, function in COMMONSENSE.items():
-            extra = (len(plan),) if self.mode == "strict" and name == "is_not_absent" else ()
-            commonsense[name] = run(name, getattr(self._rules, function), *extra)
+        commonsense = self._run(self._commonsense, q, subject, reasons, extra)
         scored = bool(commonsense["is_not_absent"] and commonsense["is_valid_information_in_sandbox"])
         cost = None
         if scored:
             try:
-                cost = float(self._rules.total_cost(q, subject, self.index))
+                cost = float(self._total_cost(q, subject, self.index))
             except Exception as exc:
                 reasons["valid_cost"] = self._failure(exc)
             hard = {"valid_cost": cost is not None and cost <= q["budget"]}
             if cost is not None and not hard["valid_cost"]:
                 reasons["valid_cost"] = f"cost {cost:g} exceeds budget {q['budget']:g}"
-            hard |= {name: run(name, getattr(self._rules, function)) for name, function in HARD.items()}
+            hard |= self._run(self._hard, q, subject, reasons, {})
         else:
-            hard = {name: None for name in HARD_CHECKS}
+            hard = dict.fromkeys(HARD_CHECKS)
             for name in applicable_hard(q):
                 reasons[name] = "not scored: the plan is incomplete or leaves the sandbox"
-        final = (scored and all(v is not False for v in commonsense.values())
-                 and all(v is not False for v in hard.values()))
+        final = scored and False not in commonsense.values() and False not in hard.values()
         return Verdict(commonsense, hard, final, True, reasons, cost)
+
+    def _run(self, checks, q, subject, reasons: dict, extra: dict) -> dict:
+        """Each check's verdict; its reason, when it gives one, goes into `reasons`; `extra` holds
+        more arguments by check name."""
+        verdicts = {}
+        for name, check in checks:
+            try:
+                passed, reason = check(q, subject, self.index, *extra.get(name, ()))
+            except Exception as exc:  # a plan must never stop a run: the check fails with the cause
+                passed, reason = False, self._failure(exc)
+            if reason:
+                reasons[name] = reason
+            verdicts[name] = passed
+        return verdicts
 
     def _failure(self, exc: Exception) -> str:
         if self.mode == "compat":

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from imagine.evaluate.index import SandboxIndex, city_name, parse_entity
-from imagine.plan import MEALS
+from imagine.evaluate.index import PARSE_MEMO, SandboxIndex, city_name, parse_entity
+from imagine.plan import DAY_NUMBER_KEYS, MEALS
 from imagine.sandbox import ROOM_TYPE_OK
 
 _TRAVEL = re.compile(r"^\s*from\s+(.+?)\s+to\s+(.+?)\s*$", re.IGNORECASE | re.DOTALL)
@@ -40,7 +40,7 @@ class Transport:
     arr_time: str | None = None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=PARSE_MEMO)
 def parse_transport(text: str) -> Transport:
     route = _ROUTE.search(text)
     origin, dest = (city_name(route.group(1)), city_name(route.group(2))) if route else (None, None)
@@ -61,48 +61,61 @@ def _blank(value) -> bool:
     return value in ("", "-")
 
 
+@lru_cache(maxsize=PARSE_MEMO)
+def _current_city(text: str) -> tuple[tuple[str, ...], bool]:
+    """current_city -> (its cities, whether it is a travel day 'from A to B')."""
+    travel = _TRAVEL.match(text)
+    return ((city_name(travel.group(1)), city_name(travel.group(2))), True) if travel else ((city_name(text),), False)
+
+
+@lru_cache(maxsize=PARSE_MEMO)
+def _attraction_list(text: str) -> tuple[str, ...]:
+    return () if _blank(text) else tuple(p.strip() for p in text.split(";") if p.strip())
+
+
+_TEXT = (str,) * len(TEXT_FIELDS)
+_OFFICIAL_NUMBER, _LEADERBOARD_NUMBER = DAY_NUMBER_KEYS  # `days` wins when a day has both
+
+
 @dataclass(slots=True)
 class Day:
     """One day of a plan, read once; `problem` says why it is malformed (None when fine)."""
 
     index: int
-    fields: dict
-    cities: list[str]
+    cities: tuple[str, ...]
     travel: bool
     problem: str | None
     meals: list[tuple[str, str]]  # (meal, text) for each meal filled in
-    attractions: list[str]
+    attractions: tuple[str, ...]
     stay: str | None
     transport: Transport | None
+    filled: int  # fields other than current_city that are filled in
 
     @classmethod
     def read(cls, index: int, raw) -> "Day":
         if not isinstance(raw, dict):
-            return cls(index, dict.fromkeys(TEXT_FIELDS, "-"), [], False, f"day {index + 1} is not an object",
-                       [], [], None, None)
-        fields = {key: raw.get(key) for key in TEXT_FIELDS}
-        wrong = [key for key, value in fields.items() if not isinstance(value, str)]
-        number = raw.get("days")
+            return cls(index, (), False, f"day {index + 1} is not an object", [], (), None, None, 0)
+        values = list(map(raw.get, TEXT_FIELDS))
         problem = None
-        if wrong:
+        if not all(map(isinstance, values, _TEXT)):
+            wrong = [key for key, value in zip(TEXT_FIELDS, values) if not isinstance(value, str)]
             problem = f"day {index + 1} field(s) {wrong} missing or not text"
-        elif number is not None and str(number).strip() != str(index + 1):
-            problem = f"day {index + 1} is numbered {number!r}"
-        for key in wrong:
-            fields[key] = "-"
-        travel = _TRAVEL.match(fields["current_city"])
-        cities = [city_name(travel.group(1)), city_name(travel.group(2))] if travel else [city_name(fields["current_city"])]
-        attraction = fields["attraction"]
-        return cls(
-            index, fields, cities, travel is not None, problem,
-            meals=[(meal, fields[meal]) for meal in MEALS if not _blank(fields[meal])],
-            attractions=[] if _blank(attraction) else [p.strip() for p in attraction.split(";") if p.strip()],
-            stay=None if _blank(fields["accommodation"]) else fields["accommodation"],
-            transport=None if _blank(fields["transportation"]) else parse_transport(fields["transportation"]),
-        )
+            values = [value if isinstance(value, str) else "-" for value in values]
+        else:
+            number = raw[_OFFICIAL_NUMBER] if _OFFICIAL_NUMBER in raw else raw.get(_LEADERBOARD_NUMBER)
+            if number is not None and str(number).strip() != str(index + 1):
+                problem = f"day {index + 1} is numbered {number!r}"
+        current, transport, breakfast, lunch, dinner, attraction, stay = values
+        meals = [(meal, text) for meal, text in zip(MEALS, (breakfast, lunch, dinner)) if text and text != "-"]
+        transport = None if _blank(transport) else parse_transport(transport)
+        stay = None if _blank(stay) else stay
+        filled = (transport is not None) + len(meals) + (not _blank(attraction)) + (stay is not None)
+        return cls(index, *_current_city(current), problem, meals, _attraction_list(attraction), stay, transport, filled)
 
 
+@lru_cache(maxsize=PARSE_MEMO)
 def _key(text: str) -> tuple[str, str] | str:
+    """What makes two places the same place: name and city, case-insensitive."""
     entity = parse_entity(text)
     return (entity[0].casefold(), entity[1].casefold()) if entity else text.strip().casefold()
 
@@ -150,23 +163,21 @@ def reasonable_visiting_city(q, days: list[Day], ix: SandboxIndex):
     return True, None
 
 
-def _first_repeat(visits):
+def _first_repeat(visits: list[tuple[Day, str, str]]):
     """(verdict, reason) for (day, label, text) visits: fails at the first place seen twice."""
-    seen = set()
-    for day, label, text in visits:
-        key = _key(text)
-        if key in seen:
-            return False, f"day {day.index + 1} {label} repeats {text!r}"
-        seen.add(key)
-    return True, None
+    keys = [_key(text) for _, _, text in visits]
+    if len(set(keys)) == len(keys):
+        return True, None
+    day, label, text = visits[next(i for i, key in enumerate(keys) if key in keys[:i])]
+    return False, f"day {day.index + 1} {label} repeats {text!r}"
 
 
 def valid_restaurants(q, days, ix):
-    return _first_repeat((day, meal, text) for day in days for meal, text in day.meals)
+    return _first_repeat([(day, meal, text) for day in days for meal, text in day.meals])
 
 
 def valid_attractions(q, days, ix):
-    return _first_repeat((day, "attraction", text) for day in days for text in day.attractions)
+    return _first_repeat([(day, "attraction", text) for day in days for text in day.attractions])
 
 
 def valid_accommodation(q, days, ix):
@@ -177,8 +188,9 @@ def valid_accommodation(q, days, ix):
             runs[-1][1] += 1
         else:
             runs.append([key, 1, day.stay])
+    hotels = ix.entities["accommodations"]
     for key, nights, text in runs:
-        row = ix.entity("accommodations", text) if text else None
+        row = hotels[text] if text else None
         if row is not None and nights < row["minimum_nights"]:
             return False, f"{text} needs at least {row['minimum_nights']} nights, got {nights}"
     return True, None
@@ -200,7 +212,7 @@ def valid_information_in_current_city(q, days, ix):
         if transport is not None:
             if not day.travel:
                 return False, f"day {n} has transportation but is not a travel day"
-            if [transport.origin, transport.dest] != day.cities:
+            if (transport.origin, transport.dest) != day.cities:
                 return False, f"day {n} transportation does not go from {day.cities[0]} to {day.cities[1]}"
         for meal, text in day.meals:
             entity = parse_entity(text)
@@ -218,6 +230,7 @@ def valid_information_in_current_city(q, days, ix):
 
 
 def valid_information_in_sandbox(q, days, ix):
+    restaurants, attractions, hotels = (ix.entities[t] for t in ("restaurants", "attractions", "accommodations"))
     for day in days:
         n = day.index + 1
         transport = day.transport
@@ -235,13 +248,14 @@ def valid_information_in_sandbox(q, days, ix):
                 return False, f"day {n} transportation mode is not flight, self-driving or taxi"
             elif ix.ground_cost(transport.origin, transport.dest, transport.mode) is None:
                 return False, f"day {n} {transport.mode} from {transport.origin} to {transport.dest} is not in the sandbox"
-        checks = [("restaurants", meal, text) for meal, text in day.meals]
-        checks += [("attractions", "attraction", text) for text in day.attractions]
-        if day.stay:
-            checks.append(("accommodations", "accommodation", day.stay))
-        for table, label, text in checks:
-            if ix.entity(table, text) is None:
-                return False, f"day {n} {label} {text!r} is not in the sandbox"
+        for meal, text in day.meals:
+            if restaurants[text] is None:
+                return False, f"day {n} {meal} {text!r} is not in the sandbox"
+        for text in day.attractions:
+            if attractions[text] is None:
+                return False, f"day {n} attraction {text!r} is not in the sandbox"
+        if day.stay and hotels[day.stay] is None:
+            return False, f"day {n} accommodation {day.stay!r} is not in the sandbox"
     return True, None
 
 
@@ -265,7 +279,7 @@ def not_absent(q, days, ix, plan_length: int):
             return False, f"day {n} misses a meal"
         if day.index != q["days"] - 1 and day.stay is None:
             return False, f"day {n} has no accommodation"
-        filled += sum(1 for key in TEXT_FIELDS if key != "current_city" and not _blank(day.fields[key]))
+        filled += day.filled
     if filled / (6 * q["days"]) < 0.5:
         return False, "more than half of the information is absent"
     return True, None
@@ -277,29 +291,29 @@ def not_absent(q, days, ix, plan_length: int):
 
 
 def _stays(days, ix):
-    for day in days:
-        if day.stay:
-            yield day, ix.entity("accommodations", day.stay)
+    hotels = ix.entities["accommodations"]
+    return [(day, hotels[day.stay]) for day in days if day.stay]
 
 
 def total_cost(q, days, ix) -> float:
-    people = q["people_number"]
+    people, dates = q["people_number"], q["date"]
+    restaurants, hotels = ix.entities["restaurants"], ix.entities["accommodations"]
     total = 0.0
     for day in days:
         transport = day.transport
-        if transport is not None:
+        if transport is not None and transport.mode is not None:
             if transport.mode == "flight":
-                date = q["date"][day.index] if day.index < len(q["date"]) else None
+                date = dates[day.index] if day.index < len(dates) else None
                 found = ix.flights.find(transport.number, transport.origin, transport.dest, date)
                 total += found.price * people if found else 0
-            elif transport.mode is not None:
-                cost = ix.ground_cost(transport.origin, transport.dest, transport.mode) or 0
-                total += cost * math.ceil(people / (5 if transport.mode == "self-driving" else 4))
+            else:
+                per = 5 if transport.mode == "self-driving" else 4  # people per car / per taxi
+                total += (ix.ground_cost(transport.origin, transport.dest, transport.mode) or 0) * math.ceil(people / per)
         for _, text in day.meals:
-            row = ix.entity("restaurants", text)
-            total += row["average_cost"] * people
-    for _, row in _stays(days, ix):
-        total += row["price"] * math.ceil(people / row["max_occupancy"])
+            total += restaurants[text]["average_cost"] * people
+        if day.stay:
+            row = hotels[day.stay]
+            total += row["price"] * math.ceil(people / row["max_occupancy"])
     return total
 
 
@@ -313,16 +327,22 @@ def valid_room_rule(q, days, ix):
     return True, None
 
 
+@lru_cache(maxsize=PARSE_MEMO)
+def _cuisines(text: str) -> frozenset[str]:
+    """A restaurant's 'Chinese, Pizza, Cafe' as a set of names."""
+    return frozenset(c.strip() for c in text.split(","))
+
+
 def valid_cuisine(q, days, ix):
     wanted = q["local_constraint"]["cuisine"]
     if not wanted:
         return None, None
-    served = set()
+    served, restaurants = set(), ix.entities["restaurants"]
     for day in days:
         for _, text in day.meals:
-            row = ix.entity("restaurants", text)
+            row = restaurants[text]
             if row["city"] != q["org"]:
-                served.update(c.strip() for c in row["cuisines"].split(","))
+                served |= _cuisines(row["cuisines"])
     missing = [c for c in wanted if c not in served]
     return (False, f"cuisine(s) {', '.join(missing)} not served") if missing else (True, None)
 
