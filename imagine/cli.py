@@ -145,9 +145,10 @@ QUERIES is TravelPlanner's query JSONL (one query object a line); PLANS its subm
 ({"idx", "query", "plan"}, idx 1-based, matched to the idx-th query; a query without a plan line
 counts as not delivered); a day's number may be under "days" (the official evaluation code) or
 "day" (the leaderboard's format), and the output says which was found. SANDBOX is a sandbox built by
-the `sandbox` stage or the official TravelPlanner database folder. Writes one verdict line per query
-to --out and prints the metrics (delivery rate, commonsense/hard micro and macro, final pass rate;
-overall and per level).
+the `sandbox` stage or the official TravelPlanner database folder (its tables are then cached as
+Parquet in a hidden .imagine_cache folder inside it, so later runs load in a fraction of the time).
+Writes one verdict line per query to --out and prints the metrics (delivery rate, commonsense/hard
+micro and macro, final pass rate; overall and per level).
 
 --mode compat gives the official evaluator's verdicts, its known defects included, so numbers
 compare with published ones; --mode strict (default) fixes them."""

@@ -361,6 +361,36 @@ def test_evaluate_files_writes_one_verdict_per_query(tmp_path, train_queries):
         evaluate_files(queries, plans, TRAVELPLANNER, "strict", progress=False)
 
 
+def test_leaderboard_day_keys_on_an_official_layout_folder(tmp_path, train_queries):
+    """Leaderboard submissions number days with `day`, the evaluation code with `days` (TravelPlanner
+    issue #20): both are read, and the summary and the CLI say which was found."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import TRAVELPLANNER
+
+    database = tmp_path / "database"
+    shutil.copytree(TRAVELPLANNER, database, ignore=shutil.ignore_patterns("train.jsonl", ".imagine_cache"))
+    queries, plans, out = tmp_path / "q.jsonl", tmp_path / "p.jsonl", tmp_path / "v.jsonl"
+    queries.write_text("".join(json.dumps({k: v for k, v in q.items() if k != "plan"}) + "\n" for q in train_queries))
+    submitted = [[{("day" if k == "days" else k): v for k, v in day.items()} for day in q["plan"]] for q in train_queries]
+    submitted[0][1]["day"] = 7  # misnumbered: strict reads the number under `day` too
+    plans.write_text("".join(json.dumps({"idx": q["idx"], "query": q["query"], "plan": plan}) + "\n"
+                             for q, plan in zip(train_queries, submitted)))
+    for mode, passed in (("compat", 45), ("strict", 43)):  # strict: plan 42's museum, plan 1's numbering
+        summary = evaluate_files(queries, plans, database, mode, out, progress=False)
+        assert summary["day_keys"] == {"days": 0, "day": 45}
+        assert summary["final_pass_rate"] == pytest.approx(passed / 45)
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["reasons"]["is_not_absent"] == "day 2 is numbered 7"
+
+    done = subprocess.run([sys.executable, "-m", "imagine.cli", "eval", "--queries", str(queries), "--plans", str(plans),
+                           "--sandbox", str(database), "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "day numbers read from 'day' in 45 plans" in done.stdout
+
+
 def test_imagine_eval_cli(tmp_path, train_queries):
     import subprocess
     import sys

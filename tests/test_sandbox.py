@@ -17,7 +17,7 @@ from imagine.sandbox import CUISINES, ROOM_TYPES, SCHEMA, TABLES, read_official
 from imagine.sandbox.clean import dedupe_distances, drop_orphans
 from imagine.sandbox.flights import FlightsError, complete_flights, coverage, date_window
 from imagine.sandbox.synthetic import generate_world
-from imagine.sandbox.tables import OFFICIAL_FILES
+from imagine.sandbox.tables import CACHE_FOLDER, OFFICIAL_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAVELPLANNER = ROOT / "data" / "external" / "travelplanner"
@@ -239,3 +239,91 @@ def test_stage_builds_a_synthetic_sandbox(tmp_path):
     assert sandbox.manifest["source"] == "synthetic"
     assert sandbox.manifest["rows"] == {t: sandbox[t].height for t in TABLES}
     assert (tmp_path / "reports" / "sandbox.json").is_file()
+
+
+# --- the official database at full size: Parquet cache, flight lookups, a stand-in of the big file ----
+
+def _official_copy(tmp_path):
+    folder = tmp_path / "tp"
+    shutil.copytree(TRAVELPLANNER, folder, ignore=shutil.ignore_patterns("train.jsonl", CACHE_FOLDER))
+    return folder
+
+
+def test_official_folder_is_cached_as_parquet_and_reread_when_changed(tmp_path, monkeypatch):
+    import imagine.sandbox.tables as tables
+
+    folder = _official_copy(tmp_path)
+    fresh = read_official(folder)
+    entries = list((folder / CACHE_FOLDER).iterdir())
+    assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} == {f"{t}.parquet" for t in TABLES}
+
+    def no_csv(_):
+        raise AssertionError("the CSV files were parsed again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tables, "_normalise_official", no_csv)
+        cached = read_official(folder)
+    assert all(cached[t].equals(fresh[t]) and cached[t].schema == fresh[t].schema for t in TABLES)
+
+    # A changed source file changes the key: read afresh, the old entry removed.
+    path = folder / OFFICIAL_FILES["flights"]
+    path.write_text(path.read_text() + "F7777777,99,08:00,09:00,1 hours 0 minutes,2022-03-02,Memphis,Minneapolis,700.0\n")
+    assert read_official(folder)["flights"].height == fresh["flights"].height + 1
+    assert [p.name for p in (folder / CACHE_FOLDER).iterdir()] != [entries[0].name]
+    assert len(list((folder / CACHE_FOLDER).iterdir())) == 1
+
+    # A damaged entry is rebuilt, not an error.
+    entry = next((folder / CACHE_FOLDER).iterdir())
+    (entry / "flights.parquet").write_bytes(b"not parquet")
+    assert read_official(folder)["flights"].height == fresh["flights"].height + 1
+    assert pl.read_parquet(entry / "flights.parquet").height == fresh["flights"].height + 1
+
+
+def test_unwritable_cache_only_warns(tmp_path):
+    folder = _official_copy(tmp_path)
+    (folder / CACHE_FOLDER).write_text("a file where the cache folder would go")
+    with pytest.warns(UserWarning, match="cannot cache the normalised tables"):
+        tables = read_official(folder)
+    assert tables["flights"].height == 313
+
+
+def test_flight_table_finds_every_row_of_a_number_in_file_order():
+    from imagine.evaluate.index import FlightTable
+
+    rows = [("F900000012", "A", "B", "2022-03-01", "08:00", "09:00", 100),
+            ("F900000013", "A", "B", "2022-03-01", "10:00", "11:00", 200),  # same first 8 bytes as above
+            ("F1", "C", "D", "2022-03-02", "08:00", "09:00", 300),
+            ("F1", "A", "B", "2022-03-03", "08:00", "09:00", 400),
+            ("Fé", "A", "B", "2022-03-01", "08:00", "09:00", 500),
+            ("F2", "A", "B", "2022-03-01", "08:00", "09:00", None)]  # an empty cell: not bookable
+    frame = pl.DataFrame(rows, schema={c: SCHEMA["flights"][c] for c in
+                                       ("flight_number", "origin", "dest", "date", "dep_time", "arr_time", "price")},
+                         orient="row")
+    table = FlightTable(frame.with_columns(pl.lit(1.0).alias("distance")))
+    assert len(table) == 5
+    assert [f.price for f in table.numbered("F900000013")] == [200]
+    assert [f.price for f in table.numbered("F1")] == [300, 400]
+    assert table.find("F1", "A", "B").price == 400 and table.find("F1", "A", "B", "2022-03-02") is None
+    assert table.find("Fé", "A", "B").price == 500
+    assert table.numbered("F2") == () and table.numbered("F9") == ()
+    assert sorted(f.number for f in table.resolved()) == ["F1", "F1", "F900000012", "F900000013", "Fé"]
+
+
+def test_full_size_stand_in_has_the_official_format(tmp_path, train_queries):
+    """benchmarks/make_full_database.py writes the official layout (here with 5,000 flights)."""
+    from imagine.evaluate import Scorer
+    from imagine.sandbox import Sandbox
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_full_database.py"), str(tmp_path / "db"),
+                           "--rows", "5000"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "db" / OFFICIAL_FILES["flights"], newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    with open(TRAVELPLANNER / OFFICIAL_FILES["flights"], newline="", encoding="utf-8") as handle:
+        assert header == next(csv.reader(handle))
+    sandbox = Sandbox.load(tmp_path / "db")
+    flights = sandbox["flights"]
+    assert flights.height == 5000 and flights["flight_number"].n_unique() == 5000
+    validate_sandbox(dedupe_distances(drop_orphans(sandbox.tables)[0])[0], "stand-in")  # the stage's repairs
+    scorer = Scorer(sandbox, "strict")  # the real flights are in it: every annotated plan still passes
+    assert all(scorer.score(q, q["plan"]).final_pass for q in train_queries if q["idx"] != 42)

@@ -122,7 +122,8 @@ def complete_flights(tables: dict[str, pl.DataFrame], *, start: str, end: str, m
     if total > max_rows:
         raise FlightsError(
             f"flight completion would make {total} flights (> max_rows {max_rows}): lower "
-            f"sandbox.flights.route_fraction / per_day, raise min_km, shorten the window, or raise max_rows")
+            f"sandbox.flights.route_fraction / per_day, raise min_km, shorten the window, or raise max_rows; "
+            f"for the full official database (~3.8M flights) set sandbox.flights.complete: false")
     added = synthesize(missing.sort("origin", "dest", "date"), per_day=per_day, seed=seed + 1)
     clash = added.join(flights, on="flight_number", how="semi")
     if clash.height:

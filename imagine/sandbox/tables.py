@@ -4,12 +4,19 @@ Every other module sees the travel world only through `Sandbox`. The official CS
 index columns, `"1,144 km"` strings, empty cells, `"1 day 3 hours"` durations) are normalised here,
 once. Rows the official evaluator would drop (its loaders call `dropna()`) are kept but flagged with
 `complete = False`, so `compat` scoring can reproduce the official view and `strict` can use them all.
+
+The official database's flights file has ~3.8M rows (seconds to parse), so `read_official` caches
+the normalised tables as Parquet in a hidden folder beside the data (see `CACHE_FOLDER`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +75,13 @@ OFFICIAL_FILES = {
 }
 
 
+# `<database folder>/.imagine_cache/<key>/<table>.parquet`: the normalised tables of an official
+# folder. The key hashes each source file's path, size and modification time and this module's own
+# source, so an edited file or a changed normaliser is read afresh; one key is kept per folder. Git
+# and DVC ignore the folder (.gitignore, .dvcignore); a folder we cannot write to stays uncached.
+CACHE_FOLDER = ".imagine_cache"
+
+
 class SandboxError(ValueError):
     """A sandbox folder that cannot be read; the message names the file and what is wrong."""
 
@@ -102,10 +116,16 @@ def inside(folder: Path, path: Path) -> Path:
     return path
 
 
-def _read_csv(folder: Path, table: str) -> pl.DataFrame:
+def _source(folder: Path, table: str) -> Path:
+    """The official file of `table` in `folder`: inside it, and there."""
     path = inside(folder, folder / OFFICIAL_FILES[table])
     if not path.is_file():
         raise SandboxError(f"{path}: missing (expected the official TravelPlanner layout)")
+    return path
+
+
+def _read_csv(folder: Path, table: str) -> pl.DataFrame:
+    path = _source(folder, table)
     try:
         frame = pl.read_csv(path, infer_schema=False)  # all strings: we cast explicitly below
     except Exception as exc:  # polars raises several types for malformed CSV
@@ -146,14 +166,64 @@ def _complete(frame: pl.DataFrame, raw_columns: list[str]) -> pl.Expr:
     return pl.all_horizontal([pl.col(c).is_not_null() & ~pl.col(c).is_in(_PANDAS_NA) for c in raw_columns])
 
 
+def _cache_key(folder: Path) -> str:
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for table in TABLES:
+        stat = _source(folder, table).stat()
+        digest.update(f"{OFFICIAL_FILES[table]}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _read_cache(entry: Path) -> dict[str, pl.DataFrame] | None:
+    if not entry.is_dir():
+        return None
+    try:
+        return {table: pl.read_parquet(entry / f"{table}.parquet") for table in TABLES}
+    except Exception:  # noqa: BLE001 - an unreadable cache entry is rebuilt, never an error
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+
+
+def _write_cache(entry: Path, tables: dict[str, pl.DataFrame]) -> None:
+    """Write the entry whole (a temporary folder renamed into place), then drop the other keys."""
+    try:
+        entry.parent.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+        tmp.chmod(entry.parent.stat().st_mode & 0o777)  # mkdtemp's 0700 would hide it from other users
+        for table, frame in tables.items():
+            frame.write_parquet(tmp / f"{table}.parquet")
+        try:
+            tmp.rename(entry)
+        except OSError:
+            if not entry.is_dir():  # else another process wrote the same entry first: keep theirs
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        warnings.warn(f"{entry.parent}: cannot cache the normalised tables ({exc}); loading stays uncached",
+                      stacklevel=3)
+        return
+    for stale in entry.parent.iterdir():
+        if stale != entry and not stale.name.startswith(".tmp-"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def read_official(folder: str | Path) -> dict[str, pl.DataFrame]:
-    """Read a TravelPlanner database folder as published and return the six normalised tables."""
+    """Read a TravelPlanner database folder as published and return the six normalised tables
+    (from the Parquet cache beside it when its files have not changed since)."""
     folder = Path(folder)
+    entry = inside(folder, folder / CACHE_FOLDER / _cache_key(folder))
+    tables = _read_cache(entry)
+    if tables is None:
+        tables = _normalise_official(folder)
+        _write_cache(entry, tables)
+    return tables
+
+
+def _normalise_official(folder: Path) -> dict[str, pl.DataFrame]:
     tables: dict[str, pl.DataFrame] = {}
 
-    cities_path = inside(folder, folder / OFFICIAL_FILES["cities"])
-    if not cities_path.is_file():
-        raise SandboxError(f"{cities_path}: missing (expected the official TravelPlanner layout)")
+    cities_path = _source(folder, "cities")
     rows = []
     for number, line in enumerate(cities_path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
