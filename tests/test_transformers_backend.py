@@ -178,3 +178,15 @@ def test_helpers():
     assert cut_at_stop("abc", ()) == "abc"
     assert count_generated(torch.tensor([5, 6, 2, 0, 0]), {2, 0}) == 2
     assert count_generated(torch.tensor([5, 6, 7]), {2, 0}) == 3
+
+
+def test_lean_and_generate_engines_give_the_same_answers(tiny_model, requests_):
+    lean = TransformersBackend(str(tiny_model), device="cpu", dtype="float32", batch_size=3, engine="lean")
+    generate = TransformersBackend(str(tiny_model), device="cpu", dtype="float32", batch_size=3, engine="generate")
+    assert (lean.engine, generate.engine) == ("lean", "generate")
+    stop = Sampling(max_tokens=12, stop=("e",))
+    for sampling in (GREEDY, stop):
+        a, b = lean.generate(requests_, sampling), generate.generate(requests_, sampling)
+        assert [(o.text, o.tokens_out) for o in a] == [(o.text, o.tokens_out) for o in b]
+    with pytest.raises(ValueError, match="engine must be one of"):
+        TransformersBackend(str(tiny_model), engine="fast")

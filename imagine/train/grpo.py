@@ -4,8 +4,13 @@ The policy starts from the SFT checkpoint `sft.rl_init_step` picks (`<sft_dir>/c
 reward is `imagine.train.rewards.Reward` over the shared *strict* scorer, as four TRL reward
 functions (format, commonsense, hard, reflection) that sum to the paper's reward, so TRL logs each
 component; TRL also logs `frac_reward_zero_std`, the fraction of prompt groups whose completions all
-got the same reward (no learning signal). With `use_vllm` (GPU configs) TRL generates with vLLM,
-in-process (`vllm_mode: colocate`) or from a `trl vllm-serve` server (`vllm_mode: server`).
+got the same reward (no learning signal). Rollouts: with `use_vllm` (GPU configs) TRL generates with
+vLLM, in-process (`vllm_mode: colocate`) or from a `trl vllm-serve` server (`vllm_mode: server`);
+otherwise `engine` picks the lean KV-cache decoder (`imagine.llm.decode`, the transformers backend's
+fast path; `auto` = lean for a plain Llama policy on the CPU) or TRL's own `model.generate`.
+
+The policy trains over float32 master weights in every precision (bf16/fp16 are autocast mixed
+precision): an update of lr ~1e-6 is far below a bf16 weight's rounding step and would vanish.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from imagine.train.rewards import Reward, RewardWeights
-from imagine.train.runs import RunDir, fingerprint, make_live_callback, positive_int, precision_flags, save_final
+from imagine.train.runs import RunDir, device_flags, fingerprint, make_live_callback, positive_int, precision_flags, save_final
 from imagine.train.sft import TrainError
 
 LIVE_METRICS = {
@@ -24,7 +29,7 @@ LIVE_METRICS = {
     "kl": "kl", "completions/mean_length": "completion_length", "completions/clipped_ratio": "clipped_ratio",
     "entropy": "entropy", "loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
 }
-LOAD_DTYPE = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # the policy's weights as loaded
+ENGINES = ("auto", "lean", "generate")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 
 
@@ -55,6 +60,7 @@ class GRPOParams:
     vllm_mode: str = "colocate"
     vllm_server_base_url: str | None = None
     vllm_gpu_memory_utilization: float = 0.3
+    engine: str = "auto"
 
     def __post_init__(self):
         for name in ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
@@ -81,6 +87,8 @@ class GRPOParams:
             raise ValueError(f"grpo.scale_rewards must be group, batch or none, got {self.scale_rewards!r}")
         if self.vllm_mode not in ("colocate", "server"):
             raise ValueError(f"grpo.vllm_mode must be colocate or server, got {self.vllm_mode!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"grpo.engine must be one of {list(ENGINES)}, got {self.engine!r}")
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
             raise ValueError("grpo.vllm_gpu_memory_utilization must lie in (0, 1]")
         precision_flags(self.precision)
@@ -156,11 +164,46 @@ def build_trainer(config: GRPOParams, model_dir: str | Path, dataset, reward: Re
         save_strategy="steps", save_steps=config.save_steps, seed=config.seed, data_seed=config.seed,
         logging_steps=1, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
         activation_checkpointing=config.gradient_checkpointing,  # TRL defaults it on
-        model_init_kwargs={"dtype": LOAD_DTYPE[config.precision], "use_safetensors": True, "local_files_only": True},
-        **vllm, **precision_flags(config.precision))
+        model_init_kwargs={"dtype": "float32", "use_safetensors": True, "local_files_only": True},
+        **vllm, **precision_flags(config.precision), **device_flags(config.precision))
     callbacks = [make_live_callback(live_dir, LIVE_METRICS, resume=resume)] if live_dir else []
+    rollout = None if config.use_vllm else lean_rollout(config, model_dir, tokenizer)
     return _trainer_class()(model=str(model_dir), reward_funcs=reward.functions(), args=args, train_dataset=dataset,
-                            processing_class=tokenizer, callbacks=callbacks)
+                            processing_class=tokenizer, callbacks=callbacks, rollout_func=rollout)
+
+
+def lean_rollout(config: GRPOParams, model_dir: str | Path, tokenizer):
+    """TRL's `rollout_func` on the lean decoder, or None where `config.engine` leaves rollouts to TRL.
+
+    TRL hands it the batch's prompts, each already repeated once per completion of its group; each gets
+    one sampled completion (ending with its end-of-turn token, as TRL's own generation keeps it). The
+    decoder reads the policy's current weights at every call, and the sampling seed is derived from
+    (seed, step, process), so a resumed run draws what the uninterrupted one would have."""
+    import torch
+    from transformers import AutoConfig
+
+    from imagine.llm.decode import Decoder, supports
+
+    if config.engine == "generate":
+        return None
+    lean_ok = supports(AutoConfig.from_pretrained(str(model_dir), local_files_only=True))
+    if config.engine == "lean" and not lean_ok:
+        raise TrainError(f"grpo.engine: lean decodes plain Llama checkpoints only, not {model_dir}")
+    if config.engine == "auto" and (not lean_ok or torch.cuda.is_available()):
+        return None
+    dtype = torch.float32 if config.precision == "fp32" else torch.bfloat16
+    end_ids = {tokenizer.eos_token_id} | ({tokenizer.pad_token_id} if tokenizer.pad_token_id is not None else set())
+
+    def rollout(prompts: list, trainer) -> dict:
+        ids = [tokenizer(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False),
+                         add_special_tokens=False).input_ids for p in prompts]
+        policy = trainer.accelerator.unwrap_model(trainer.model)
+        seed = (config.seed * 1_000_003 + trainer.state.global_step) * 64 + trainer.accelerator.process_index
+        completions = Decoder(policy, dtype).generate(ids, config.max_completion_length, end_ids,
+                                                      temperature=config.temperature, top_p=config.top_p, seed=seed)
+        return {"prompt_ids": ids, "completion_ids": completions, "logprobs": None}
+
+    return rollout
 
 
 def _trainer_class():

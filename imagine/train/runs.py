@@ -266,9 +266,22 @@ def positive_int(name: str, value, *, allow_none: bool = False) -> None:
 
 
 def precision_flags(precision: str) -> dict:
+    """The Trainer flags for `precision` (fp32 | bf16 | fp16): mixed precision over fp32 master weights."""
     # Explicit both ways: TRL's configs default to bf16=True, which fails on a CPU without bf16 support.
     flags = {"fp32": {"bf16": False, "fp16": False}, "bf16": {"bf16": True, "fp16": False},
              "fp16": {"bf16": False, "fp16": True}}
     if precision not in flags:
         raise ValueError(f"precision must be one of {sorted(flags)}, got {precision!r}")
     return flags[precision]
+
+
+def device_flags(precision: str) -> dict:
+    """`use_cpu` where torch sees no CUDA GPU: the Trainer refuses bf16 without a GPU unless told it runs
+    on the CPU, although torch runs bf16 matmuls there (AMX / AVX-512 BF16 where the CPU has them)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {}
+    if precision == "fp16":
+        raise ValueError("precision fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
+    return {"use_cpu": True}

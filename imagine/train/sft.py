@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from imagine.train.runs import RunDir, fingerprint, make_live_callback, positive_int, precision_flags, save_final
+from imagine.train.runs import RunDir, device_flags, fingerprint, make_live_callback, positive_int, precision_flags, save_final
 
 LIVE_METRICS = {"loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
                 "mean_token_accuracy": "mean_token_accuracy"}
@@ -134,7 +134,7 @@ def build_trainer(config: SFTParams, dataset, out: str | Path, *, live_dir: str 
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=None, seed=config.seed,
         data_seed=config.seed, logging_steps=1, report_to="none", disable_tqdm=True,
         dataloader_num_workers=0, activation_checkpointing=config.gradient_checkpointing,  # TRL defaults it on
-        **precision_flags(config.precision))
+        **precision_flags(config.precision), **device_flags(config.precision))
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32", local_files_only=True,
                                                  use_safetensors=True)
