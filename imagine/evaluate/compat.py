@@ -60,12 +60,19 @@ def name_city(text: str) -> tuple[str, str]:
     return head.rsplit("\n", 1)[-1].strip(), before_paren(tail.strip()).strip()
 
 
-def _leg_cities(day: dict) -> tuple[str | None, str | None]:
-    """'from A to B' of the transportation string, else of current_city."""
-    origin, dest = from_to(day["transportation"])
+@lru_cache(maxsize=PARSE_MEMO)
+def _leg(transport: str, current: str) -> tuple[str | None, str | None, str | None]:
+    """(mode, origin, dest) of a day's transportation as the official sandbox and cost code read it.
+
+    mode: 'flight' when it names a flight number, else 'self-driving', else 'taxi', else None (never
+    looked up nor priced); the cities of 'from A to B' in it, else in current_city, else None."""
+    lowered = transport.lower()
+    mode = ("flight" if "flight number" in lowered else "self-driving" if "self-driving" in lowered
+            else "taxi" if "taxi" in lowered else None)
+    origin, dest = from_to(transport)
     if origin is None or dest is None:
-        origin, dest = from_to(day["current_city"])
-    return origin, dest
+        origin, dest = from_to(current)
+    return mode, origin, dest
 
 
 # `(value := day.get(key)) and value != "-"` below is the official `key in unit and unit[key] and
@@ -89,18 +96,6 @@ def _mode(text: str) -> str | None:
     if "flight" in lowered:
         return "flight"
     return None
-
-
-@lru_cache(maxsize=PARSE_MEMO)
-def _looked_up_as(text: str) -> str | None:
-    """How the official sandbox and cost code treat a transportation string: 'flight' (it names a
-    flight number), else 'self-driving', else 'taxi', else None (never looked up nor priced)."""
-    lowered = text.lower()
-    if "flight number" in lowered:
-        return "flight"
-    if "self-driving" in lowered:
-        return "self-driving"
-    return "taxi" if "taxi" in lowered else None
 
 
 @lru_cache(maxsize=PARSE_MEMO)
@@ -258,8 +253,7 @@ def valid_information_in_sandbox(q, plan, ix):
     for i, day in enumerate(plan):
         transport = day["transportation"]
         if transport and transport != "-":
-            origin, dest = _leg_cities(day)
-            mode = _looked_up_as(transport)
+            mode, origin, dest = _leg(transport, day["current_city"])
             if mode == "flight":
                 number = _flight_number(transport)
                 if ix.flights.find(number, before_paren(origin), before_paren(dest)) is None:
@@ -324,8 +318,7 @@ def total_cost(q, plan, ix) -> float:
     for day in plan:
         transport = day["transportation"]
         if transport and transport != "-":
-            origin, dest = _leg_cities(day)
-            mode = _looked_up_as(transport)
+            mode, origin, dest = _leg(transport, day["current_city"])
             if origin is None or dest is None:
                 pass
             elif mode == "flight":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import add
+
 from imagine.evaluate.scorer import COMMONSENSE_CHECKS, LEVELS, Verdict, applicable_hard
 
 # Per-plan tallies, summed per level: plans, delivered, commonsense checks passed, all commonsense
@@ -38,8 +40,7 @@ def summarize(pairs: list[tuple[dict, Verdict]]) -> dict:
     """Metrics for (normalised query, verdict) pairs: overall, and under `per_level`."""
     per_level = {level: [0] * _TALLIES for level in LEVELS}
     for query, verdict in pairs:
-        totals = per_level[query["level"]]
-        for i, value in enumerate(_tally(query, verdict)):
-            totals[i] += value
+        level = query["level"]
+        per_level[level] = list(map(add, per_level[level], _tally(query, verdict)))
     overall = [sum(column) for column in zip(*per_level.values())]
     return {**_rates(overall), "per_level": {level: _rates(totals) for level, totals in per_level.items()}}

@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 
 from imagine.evaluate.index import PARSE_MEMO, SandboxIndex, city_name, parse_entity
 from imagine.plan import DAY_NUMBER_KEYS, MEALS
@@ -73,6 +74,7 @@ def _attraction_list(text: str) -> tuple[str, ...]:
     return () if _blank(text) else tuple(p.strip() for p in text.split(";") if p.strip())
 
 
+_FIELDS = itemgetter(*TEXT_FIELDS)
 _TEXT = (str,) * len(TEXT_FIELDS)
 _OFFICIAL_NUMBER, _LEADERBOARD_NUMBER = DAY_NUMBER_KEYS  # `days` wins when a day has both
 
@@ -95,7 +97,10 @@ class Day:
     def read(cls, index: int, raw) -> "Day":
         if not isinstance(raw, dict):
             return cls(index, (), False, f"day {index + 1} is not an object", [], (), None, None, 0)
-        values = list(map(raw.get, TEXT_FIELDS))
+        try:
+            values = _FIELDS(raw)
+        except KeyError:  # a field is missing: the problem below names it
+            values = tuple(map(raw.get, TEXT_FIELDS))
         problem = None
         if not all(map(isinstance, values, _TEXT)):
             wrong = [key for key, value in zip(TEXT_FIELDS, values) if not isinstance(value, str)]
