@@ -164,7 +164,7 @@ def main() -> None:
     loaded = time.perf_counter()
     index = SandboxIndex(sandbox)
     print(f"sandbox {sandbox_dir}: load {loaded - started:.2f} s + index {time.perf_counter() - loaded:.2f} s "
-          f"(in process, cache warm)")
+          f"(in process)")
     work = workload(sandbox, args.plans, args.certified)
     with tempfile.TemporaryDirectory() as tmp:
         bench_cli(sandbox_dir, work, Path(tmp), args.repeat)

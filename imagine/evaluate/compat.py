@@ -353,11 +353,17 @@ def valid_room_rule(q, plan, ix):
     return True, None
 
 
+@lru_cache(maxsize=PARSE_MEMO)
+def _offered(asked: tuple[str, ...], cuisines: str) -> frozenset[str]:
+    """The asked cuisines a restaurant's cuisines text names (by substring, as the official code)."""
+    return frozenset(c for c in asked if c in cuisines)
+
+
 def valid_cuisine(q, plan, ix):
     wanted = q["local_constraint"]["cuisine"]
     if not wanted:
         return None, None
-    found = set()
+    found, asked = set(), tuple(wanted)
     for day in plan:
         for meal in MEALS:
             if day[meal] and day[meal] != "-":
@@ -366,7 +372,7 @@ def valid_cuisine(q, plan, ix):
                     break  # the official code skips the rest of the day here
                 rows = ix.containing("restaurants", name, city)
                 if rows:
-                    found.update(c for c in wanted if c in rows[0]["cuisines"])
+                    found |= _offered(asked, rows[0]["cuisines"])
     if len(found) == len(wanted):
         return True, None
     missing = [c for c in wanted if c not in found]
