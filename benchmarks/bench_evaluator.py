@@ -1,6 +1,6 @@
 """`imagine eval` end to end, both modes, and the GRPO reward's latency, on one core.
 
-    python benchmarks/bench_evaluator.py [--plans 5000] [--sandbox DIR] [--profile]
+    python benchmarks/bench_evaluator.py [--plans 5000] [--sandbox DIR] [--repeat 3] [--profile]
 
 Plans: TravelPlanner's 45 annotated train plans and the solver's reference plans of 500 new
 queries on the sandbox (seeded), cycled to `--plans`, every second one perturbed (a meal swapped for
@@ -10,6 +10,9 @@ timed too.
 The CLI runs as a child process pinned to one core (POLARS_MAX_THREADS=1), on the plans written x1
 and x5, so the marginal rate (4x the plans over the extra time) leaves start-up out, and start-up
 (imports, reading the sandbox, building its index) is the x1 time less the x1 plans at that rate.
+Each timing is the fastest of `--repeat` runs, in wall time and in CPU time (user + system, which
+leaves out the time other processes held the core). The reward's latency is timed in process, on
+completions it has not seen.
 Targets: >= 10,000 plans/s marginal in both modes (aim 20,000), start-up <= 1 s, reward p50 < 1 ms.
 `--profile` also prints the top cProfile entries of one in-process x1 run per mode.
 """
