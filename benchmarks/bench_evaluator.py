@@ -119,8 +119,8 @@ def bench_cli(sandbox_dir: Path, work: list, folder: Path, repeat: int) -> None:
 
 def bench_reward(index, work: list) -> None:
     """Latency of one reward call on a completion it has not seen (so its memo never answers)."""
+    from imagine.answer import format_answer
     from imagine.evaluate import Scorer
-    from imagine.plan import format_answer
     from imagine.train.rewards import Reward
 
     reward = Reward(Scorer(index, "strict"))

@@ -3,7 +3,7 @@
 The students (checkpoint folders: base, SFT at `sft.rl_init_step`, GRPO final, any other) get the
 Reasoner's prompt for each query (`imagine.mas.prompts`, same reference caps as the traces) and
 generate through the `generate()` interface and the call cache; the MAS teacher's answers are read
-back from its traces. Every answer is parsed (`imagine.plan.parse_output`), scored by
+back from its traces. Every answer is parsed (`imagine.answer.parse_output`), scored by
 `imagine.evaluate.Scorer` in strict and compat mode, and given the GRPO reward (strict), so the
 numbers here mean exactly what they mean in the filter and the reward.
 
@@ -13,7 +13,8 @@ delivery rate, commonsense/hard micro/macro, final pass rate, per level), plus
 - reflection_rate: answers whose think block holds a non-empty reflection (teacher: the Reflector ran);
 - lazy_reflection_rate: the reflection says "No errors." yet the plan fails strict
   (teacher: both judges said "No errors." yet the plan fails);
-- mean_reward: the GRPO reward (strict scorer, params weights);
+- mean_reward: the GRPO reward (strict scorer, params weights), with `reward_ci95`, and per mode
+  `final_pass_ci95`: 95% bootstrap intervals over queries (`imagine.stats`);
 - diversity: distinct word 4-grams over all answers (falls as a model collapses onto one answer),
   and with `samples` > 1 the mean pairwise 4-gram distance between a query's sampled answers.
 """
@@ -28,11 +29,12 @@ from pathlib import Path
 
 import polars as pl
 
+from imagine.answer import format_answer, parse_output
 from imagine.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, LEVELS, MODES, Scorer, applicable_hard, normalize_query
 from imagine.evaluate.metrics import summarize
 from imagine.mas.schema import CS_COLUMNS, HARD_COLUMNS
-from imagine.plan import format_answer, parse_output
 from imagine.queries.schema import to_travelplanner
+from imagine.stats import mean_ci, paired_difference
 from imagine.train.rewards import Reward
 
 TEACHER = "teacher"
@@ -126,18 +128,42 @@ def score_answers(model: str, qset: QuerySet, answers: list[list[Answer]]) -> tu
     n = max(counts["answers"], 1)
     metrics = {
         "queries": len(qset.rows), "answers": counts["answers"],
-        **{mode: {**summarize(scored.pairs[mode]), "per_check": per_check_rates(scored.pairs[mode])}
+        **{mode: {**summarize(scored.pairs[mode]), "per_check": per_check_rates(scored.pairs[mode]),
+                  "final_pass_ci95": mean_ci(list(per_query(scored.rows, "final_pass", mode).values()))["ci95"]}
            for mode in MODES},
         "format_failure_rate": counts["format_failures"] / n,
         "reflection_rate": counts["reflected"] / n,
         "lazy_reflection_rate": counts["lazy"] / n,
         "mean_reward": sum(rewards) / n,
+        "reward_ci95": mean_ci(list(per_query(scored.rows, "reward").values()))["ci95"],
         "generation_errors": counts["generation_errors"],
         "cache_hits": counts["cache_hits"],
         "tokens_out_mean": counts["tokens_out"] / n,
         "diversity": diversity(texts, by_query),
     }
     return scored.rows, metrics
+
+
+def per_query(rows: list[dict], column: str, mode: str = "strict") -> dict[str, float]:
+    """query_id -> the mean of `column` (reward, final_pass) over that query's samples, in one mode."""
+    sums: dict[str, list[float]] = {}
+    for row in rows:
+        if row["mode"] == mode:
+            sums.setdefault(row["query_id"], []).append(float(row[column] or 0))
+    return {q: sum(v) / len(v) for q, v in sums.items()}
+
+
+def compare(rows: list[dict], pairs: list[list[str]], set_name: str) -> dict:
+    """Paired bootstrap of each [a, b] in `pairs` over the queries of `set_name` both answered:
+    reward and final pass (strict), a - b, e.g. {"grpo-sft": {"reward": {...}, "final_pass": {...}}}."""
+    out = {}
+    for a, b in pairs:
+        of = {m: [r for r in rows if r["model"] == m and r["split"] == set_name] for m in (a, b)}
+        if not of[a] or not of[b]:
+            continue
+        out[f"{a}-{b}"] = {column: paired_difference(per_query(of[a], column), per_query(of[b], column))
+                           for column in ("reward", "final_pass")}
+    return out
 
 
 def per_check_rates(pairs: list) -> dict[str, float | None]:

@@ -6,7 +6,7 @@ the traces whose final plan passes every strict check (plus the optional conditi
 
 - prompt: the system + user messages the Reasoner got (taken verbatim from the reasoner turn's
   `prompt` column in turns.parquet, so the student sees exactly the teacher's input);
-- completion: one assistant message, `imagine.plan.format_answer(reasoning, reflection, plan)`
+- completion: one assistant message, `imagine.answer.format_answer(reasoning, reflection, plan)`
   (DESIGN section 1): the reasoner's reasoning, the REFLECTION header line, the reflector's analysis
   (or "No errors." when the judges did not flag the trace), the closing line, then the final plan.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from imagine.plan import CLOSING_LINE, REFLECTION_HEADER, format_answer, parse_output
+from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, format_answer, parse_output
 
 NO_ERRORS = "No errors."
 
@@ -287,7 +287,7 @@ def completion_text(row: dict) -> tuple[str | None, str | None]:
 
 
 def _reads_back(text: str, row: dict) -> bool:
-    """The completion parses back (imagine.plan.parse_output) to the trace's reasoning, reflection
+    """The completion parses back (imagine.answer.parse_output) to the trace's reasoning, reflection
     and plan: no stray <think>/REFLECTION marker inside the reasoning broke the layout."""
     parsed = parse_output(text)
     if not parsed.ok or parsed.plan != _plan(row.get("final_plan")):

@@ -452,6 +452,7 @@ EVALUATE = Section({
     "models": Map(Str(pattern=r"[A-Za-z0-9_.-]+", what="a model name (letters, digits, _ . -)"), PATH),
     "generation": Generation(),
     "cache": PATH,
+    "compare": Opt(List(List(Str(pattern=r"[A-Za-z0-9_.-]+", what="a model name"), min_len=2))),
     "travelplanner": Opt(Section({"name": Str(pattern=r"[A-Za-z0-9_.-]+", what="a set name"), "queries": PATH,
                                   "sandbox": PATH}, required=("name", "queries", "sandbox"))),
 }, required=("models", "generation"))

@@ -13,8 +13,9 @@ import copy
 import json
 import re
 
+from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, format_answer
 from imagine.evaluate.index import parse_entity
-from imagine.plan import CLOSING_LINE, MEALS, REFLECTION_HEADER, format_answer
+from imagine.plan import MEALS
 
 REASONING = "I check the route, the flights, the hotels' minimum nights, the meals and the budget day by day."
 TRANSPORT_SPELLINGS = {"Driving": "Driving", "driving": "driving", "Self Driving": "Self Driving",
@@ -145,7 +146,7 @@ def run_probes(scorer, reward, query: dict, plan: list) -> list[dict]:
     """Score every probe of (query, plan): name, hack, strict/compat final_pass under `scorer` (the
     mode of the scorer given), the reward, and whether the reward is below the genuine answer's.
     The first row is the genuine answer itself."""
-    from imagine.plan import parse_output
+    from imagine.answer import parse_output
 
     query = {k: v for k, v in query.items() if k != "plan"}
     query_json = json.dumps(query, ensure_ascii=False)

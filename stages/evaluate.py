@@ -8,7 +8,9 @@ an unchanged checkpoint is never asked twice). The MAS teacher's traces of those
 too. With `evaluate.travelplanner` set (TravelPlanner's validation/test query file and database), the
 students are evaluated on it as well.
 
-Writes reports/eval/<model>.json (metrics per query set and mode), reports/eval_plots/*.json (the
+Writes reports/eval/<model>.json (metrics per query set and mode, with 95% bootstrap intervals of the
+mean reward and final pass rate), reports/eval/compare.json (for each pair [a, b] of `evaluate.compare`,
+the paired bootstrap of a - b over the same queries: reward and final pass), reports/eval_plots/*.json (the
 model comparison plots), data/eval/evals.parquet (one row per model, mode, query and sample; the
 `evals` audit view), and TravelPlanner submission files data/eval/submissions/<model>/<set>.jsonl
 with the matching query files data/eval/submissions/<set>_queries.jsonl (`imagine eval` reads both).
@@ -120,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         rl_init_step = SFTParams.from_params(params.get("sft")).rl_init_step
         weights = RewardWeights(**((params.get("grpo") or {}).get("reward") or {}))
         models = checkpoints(config["models"], rl_init_step)
+        named = set(models) | ({ev.TEACHER} if config.get("traces") else set())
+        unknown = sorted({m for pair in config.get("compare") or [] for m in pair} - named)
+        if unknown:
+            raise ValueError(f"evaluate.compare names {unknown}, not among the evaluated models {sorted(named)}")
         sets = load_sets(config, weights, caps)
         reports: dict[str, dict] = {}
         rows: list[dict] = []
@@ -161,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["sets"][qset.name] = {**metrics, "missing_traces": missing}
                 submissions[(ev.TEACHER, qset.name)] = ev.submission_lines(qset, answers)
             reports[ev.TEACHER] = report
+        comparisons = {qset.name: ev.compare(rows, config.get("compare") or [], qset.name) for qset in sets}
         evals = pl.DataFrame([{c: r.get(c) for c in ev.EVALS} for r in rows], schema=ev.EVALS)
         validate_evals(evals, source=f"{args.out}/evals.parquet", reward_bounds=weights.bounds)
     except (DataValidationError, ValueError, TypeError, OSError) as exc:
@@ -179,11 +186,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp.mkdir()
         for name, report in reports.items():
             write_json(tmp / f"{name}.json", report)
+        write_json(tmp / "compare.json", comparisons)
     by_level, by_check = ev.plot_rows(reports, sets[0].name) if sets else ([], [])
     with atomic_path(args.plots) as tmp:
         tmp.mkdir()
         write_json(tmp / "final_pass_by_level.json", by_level)
         write_json(tmp / "pass_rate_by_check.json", by_check)
+    for set_name, pairs in comparisons.items():
+        for pair, diff in pairs.items():
+            print(f"evaluate: {set_name}: {pair} reward {diff['reward']['mean']:+.3f} "
+                  f"(95% CI {diff['reward']['ci95']}), final pass {diff['final_pass']['mean']:+.3f} "
+                  f"(95% CI {diff['final_pass']['ci95']})")
     print(f"evaluate: {len(reports)} models on {', '.join(s.name for s in sets)}; "
           f"{evals.height} rows; {time.perf_counter() - started:.1f} s")
     return 0

@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from imagine import evaluation as ev
+from imagine.answer import format_answer
 from imagine.checks.evals import validate_evals
 from imagine.evaluate.files import evaluate_files
 from imagine.params import ParamsError, validate_params
-from imagine.plan import format_answer
 from imagine.queries.importer import read_travelplanner
 from imagine.queries.schema import query_id, to_travelplanner
 from imagine.train.rewards import Reward

@@ -9,14 +9,21 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, parse_output
 from imagine.checks import DataValidationError
 from imagine.checks.filtered import validate_grpo, validate_sft
 from imagine.filtering import (
-    DROP_REASONS, FilterConfig, FilterError, build_sft, count_tokens, filter_traces, prompt_drift, reasoner_prompts,
+    DROP_REASONS,
+    FilterConfig,
+    FilterError,
+    build_sft,
+    count_tokens,
+    filter_traces,
+    prompt_drift,
+    reasoner_prompts,
 )
 from imagine.mas.schema import CS_COLUMNS, TRACES, TURNS
 from imagine.mas.schema import frame as schema_frame
-from imagine.plan import CLOSING_LINE, REFLECTION_HEADER, parse_output
 
 ROOT = Path(__file__).resolve().parents[1]
 

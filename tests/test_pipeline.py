@@ -111,10 +111,10 @@ def _assert_filtered_data_passes_strict(root: Path) -> None:
     both filtered files pass their GX suites."""
     import polars as pl
 
+    from imagine.answer import parse_output
     from imagine.checks.filtered import validate_grpo, validate_sft
     from imagine.evaluate import Scorer
     from imagine.filtering import query_record
-    from imagine.plan import parse_output
     from imagine.sandbox import Sandbox
 
     sft = pl.read_parquet(root / "data/filtered/sft.parquet")

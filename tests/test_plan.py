@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from imagine.plan import CLOSING_LINE, REFLECTION_HEADER, parse_output
+from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, parse_output
 
 PLAN = [{"days": 1, "current_city": "from A to B", "transportation": "-", "breakfast": "-",
          "attraction": "-", "lunch": "-", "dinner": "-", "accommodation": "-"}]
@@ -61,7 +61,7 @@ def test_failures_are_data_with_the_raw_text(text, error):
 
 
 def test_format_answer_round_trips_through_the_parser():
-    from imagine.plan import format_answer
+    from imagine.answer import format_answer
 
     text = format_answer("Step 1: pick a flight.", "Day 2 lunch repeated; replaced.", PLAN)
     out = parse_output(text)

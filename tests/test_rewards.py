@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from imagine.plan import CLOSING_LINE, REFLECTION_HEADER, format_answer
+from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, format_answer
 from imagine.train.rewards import Reward, RewardWeights
 
 

@@ -15,7 +15,7 @@ SYSTEM = "You are a travel planner."
 
 def _sft_rows(n=6):
     """SFT samples that pass the sft suite (the loader validates its input): the DESIGN section 1 layout."""
-    from imagine.plan import format_answer
+    from imagine.answer import format_answer
 
     rows = []
     for i in range(n):
@@ -90,8 +90,8 @@ def test_sft_trains_saves_checkpoints_and_resumes(tiny_model, sft_data, tmp_path
     # A "killed" run: train 2 of 4 steps with the same config, then stop without finishing.
     import dataclasses
 
-    from imagine.train.sft import build_trainer, load_dataset
     from imagine.train.runs import fingerprint
+    from imagine.train.sft import build_trainer, load_dataset
     run = RunDir(out)
     fp = fingerprint({k: v for k, v in dataclasses.asdict(config).items() if k != "rl_init_step"}, sft_data)
     assert run.prepare(fp) is None

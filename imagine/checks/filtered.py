@@ -4,7 +4,7 @@ sft: every column with its type; ids and levels valid; (split, query_id) unique;
 exactly [system, user] and the completion exactly one assistant message with non-empty text; the
 assistant text is the DESIGN section 1 layout (starts with `<think>`, holds the REFLECTION header
 line and the closing line verbatim, once each and in that order, then `</think>` and a JSON plan that
-`imagine.plan.parse_output` reads); an unreflected sample's reflection is "No errors.", a reflected
+`imagine.answer.parse_output` reads); an unreflected sample's reflection is "No errors.", a reflected
 one's is not; 1 <= tokens <= the token budget.
 
 grpo_prompts: every column with its type; (split, query_id) unique; the prompt is [system, user];
@@ -23,9 +23,9 @@ import re
 
 import polars as pl
 
+from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, parse_output
 from imagine.checks import MAX_TEXT, expect_columns, expect_text_lengths, flag, gx, validate
 from imagine.filtering import GRPO_COLUMNS, NO_ERRORS, SFT_COLUMNS
-from imagine.plan import CLOSING_LINE, REFLECTION_HEADER, parse_output
 
 LEVELS = ["easy", "medium", "hard"]
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

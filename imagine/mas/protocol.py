@@ -24,6 +24,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from imagine.answer import parse_output
 from imagine.evaluate import LEVELS, Scorer
 from imagine.evaluate.index import SandboxIndex
 from imagine.llm.base import Backend, Output, Request, Sampling, call_key
@@ -32,7 +33,6 @@ from imagine.llm.registry import build_backend
 from imagine.mas import prompts
 from imagine.mas.parsing import NO_ERRORS, UNPARSEABLE, parse_reflection, parse_verdict
 from imagine.mas.schema import CS_COLUMNS, HARD_COLUMNS, ROUNDS
-from imagine.plan import parse_output
 
 SAMPLING_KEYS = ("temperature", "max_tokens", "top_p", "stop")
 RUN_KEYS = ("batch_size",)

@@ -39,8 +39,8 @@ from imagine.evaluate.strict import Day, parse_transport
 from imagine.llm.base import Backend, Output, Request, Sampling
 from imagine.mas.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, plan_of
 from imagine.mas.world import World, forbidden_rules, rooms
-from imagine.sandbox import ROOM_TYPE_OK
 from imagine.plan import MEALS, ground
+from imagine.sandbox import ROOM_TYPE_OK
 
 # Mistake kinds, in the order they are tried, and the strict check (traces column) each one breaks.
 INTENDED_CHECK = {
@@ -589,7 +589,7 @@ class RulesBackend(Backend):
     # -- Judges ---------------------------------------------------------------------------------
     def truth(self, query: dict, reasoner_output: str | None) -> tuple[list | None, object]:
         """(plan, strict verdict) of a reasoner output; verdict None when there is no plan."""
-        from imagine.plan import parse_output
+        from imagine.answer import parse_output
 
         parsed = parse_output(reasoner_output or "")
         if not parsed.ok:

@@ -18,8 +18,8 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from imagine.answer import parse_output
 from imagine.evaluate import COMMONSENSE_CHECKS, Scorer, applicable_hard, normalize_query
-from imagine.plan import parse_output
 
 
 @dataclass(frozen=True)
