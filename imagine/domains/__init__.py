@@ -1,0 +1,1 @@
+"""Planning domains, each behind one interface."""
