@@ -37,7 +37,7 @@ def events_ok(q: TripQuery, plan) -> bool:
 
 
 def flights_ok(q: TripQuery, plan) -> bool:
-    return all(q.connected(a.city, b.city) for a, b in zip(plan, plan[1:]))
+    return all(q.connected(a.city, b.city) for a, b in itertools.pairwise(plan))
 
 
 def shorten_stay(q, golden):

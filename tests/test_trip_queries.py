@@ -62,7 +62,7 @@ def test_golden_passes_strict_and_solver_agrees(generated):
 def _brute_force(q: TripQuery) -> int:
     count = 0
     for order in itertools.permutations(q.cities):
-        if not all(q.connected(a, b) for a, b in zip(order, order[1:])):
+        if not all(q.connected(a, b) for a, b in itertools.pairwise(order)):
             continue
         stays = {s.city: s for s in lay_out(order, q.stays)}
         if all(e.covered_by(stays[e.city]) for e in q.events):
@@ -195,6 +195,6 @@ def test_params_are_checked():
 
 def test_throughput(world):
     started = time.perf_counter()
-    frames, report = generate_queries(world, {"seed": 11, "counts": {"train": 1500, "val": 0, "test": 0}})
+    _frames, report = generate_queries(world, {"seed": 11, "counts": {"train": 1500, "val": 0, "test": 0}})
     seconds = time.perf_counter() - started
     print(f"\ntrip queries: 1500 in {seconds:.2f}s = {1500 / seconds:.0f} queries/s (report {report['queries_per_s']})")

@@ -2,6 +2,7 @@
 believes it, judges' rates hold, the reflector's correction passes strict unless it fails on purpose,
 and every output reads back with imagine.answer.parse_output."""
 
+import itertools
 import json
 import time
 
@@ -115,7 +116,7 @@ def test_reasoning_believes_its_mistakes(rows):
             stays = parse_answer(text).stays
             if kind == "missing_connection":
                 flights = next(line for line in reasoning.splitlines() if line.startswith("Step 3"))
-                for a, b in zip(stays, stays[1:]):  # the leg with no flight is listed as a direct flight
+                for a, b in itertools.pairwise(stays):  # the leg with no flight is listed as a direct flight
                     assert "-".join(sorted((a.city, b.city))) in flights
             elif kind == "wrong_total":
                 assert f"{row['days'] + 1} days" in reasoning.splitlines()[0]

@@ -36,7 +36,7 @@ from imagine.domains.trip.solver import Solution, solutions, solve
 from imagine.domains.trip.world import World, load_world, make_world, validate_world
 
 __all__ = [
-    "CHECKS", "COMPAT_GROUPS", "Checker", "Event", "GROUPS", "QUERY_SCHEMA", "QueryParams", "Solution", "Stay",
-    "TripQuery", "World", "check_columns", "from_official_text", "generate_queries", "load_world", "make_world",
+    "CHECKS", "COMPAT_GROUPS", "GROUPS", "QUERY_SCHEMA", "Checker", "Event", "QueryParams", "Solution",
+    "Stay", "TripQuery", "World", "check_columns", "from_official_text", "generate_queries", "load_world", "make_world",
     "parse_answer", "read_stays", "solutions", "solve", "to_official_text", "validate_queries", "validate_world",
 ]

@@ -26,6 +26,7 @@ response, as the official script would read it. A valid plan other than the gold
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 from imagine.domains.trip.answer import read_stays, to_official_text
@@ -72,7 +73,7 @@ def strict_checks(q: TripQuery, stays: list[Stay]) -> tuple[dict[str, bool | Non
 
     problems = [f"{_name(s.city)} ends on day {s.last_day} before it starts on day {s.first_day}"
                 for s in stays if s.last_day < s.first_day]
-    for prev, nxt in zip(stays, stays[1:]):
+    for prev, nxt in itertools.pairwise(stays):
         if nxt.first_day > prev.last_day:
             lost = nxt.first_day - prev.last_day - 1
             problems.append(f"{_name(nxt.city)} starts on day {nxt.first_day}, not on day {prev.last_day} when "
@@ -103,7 +104,7 @@ def strict_checks(q: TripQuery, stays: list[Stay]) -> tuple[dict[str, bool | Non
         why["stay_lengths"] = _join(problems)
 
     problems = [f"no direct flight between {_name(a.city)} and {_name(b.city)} (day {b.first_day})"
-                for a, b in zip(stays, stays[1:]) if pair(a.city, b.city) not in q.connections]
+                for a, b in itertools.pairwise(stays) if pair(a.city, b.city) not in q.connections]
     checks["direct_flights"] = not problems
     if problems:
         why["direct_flights"] = _join(problems)

@@ -112,7 +112,7 @@ class TripQuery:
         return query_id(self.days, self.stays, self.events, self.connections)
 
     @classmethod
-    def of(cls, query) -> "TripQuery":
+    def of(cls, query) -> TripQuery:
         """A queries-table row (dict) -> TripQuery; a TripQuery passes through. Raises ValueError
         naming the field on malformed constraints (queries are trusted, validated data)."""
         if isinstance(query, TripQuery):

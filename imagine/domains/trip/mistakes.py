@@ -19,6 +19,7 @@ believes in `Beliefs`, so the narration reasons as if the mistake were right.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 
@@ -149,7 +150,7 @@ def inject(kind: str, q: TripQuery, plan: list[Stay], beliefs: Beliefs, rng: ran
 def _believe(kind, q, plan, candidate, beliefs: Beliefs, rng):
     edited = candidate[0]
     if kind == "missing_connection":
-        for a, b in zip(edited, edited[1:]):
+        for a, b in itertools.pairwise(edited):
             if not q.connected(a.city, b.city):
                 beliefs.flights.add(pair(a.city, b.city))
     elif kind == "event_outside_window":

@@ -9,6 +9,8 @@ another, a forgotten shared flight day), never the truth.
 
 from __future__ import annotations
 
+import itertools
+
 from imagine.domains.trip.itinerary import Stay, TripQuery, pair
 from imagine.domains.trip.mistakes import Beliefs
 from imagine.domains.trip.text import event_name
@@ -25,8 +27,8 @@ def _plural(n: int, word: str) -> str:
 def narrate(q: TripQuery, plan: list[Stay], beliefs: Beliefs | None = None) -> str:
     b = beliefs or Beliefs()
     total = b.total or q.days
-    lines = [f"Request: {len(q.cities)} cities in {total} days, direct flights only; a flight day counts for "
-             "both cities."]
+    lines = [(f"Request: {len(q.cities)} cities in {total} days, direct flights only; a flight day counts for "
+             "both cities.")]
 
     # Step 1: cities, stays and the total.
     listed = []
@@ -82,7 +84,7 @@ def narrate(q: TripQuery, plan: list[Stay], beliefs: Beliefs | None = None) -> s
         why = "from there every city can be reached and the events fall in place"
     lines.append(f"- Start in {first}: {why}.")
     visited = {first}
-    for prev, nxt in zip(order, order[1:]):
+    for prev, nxt in itertools.pairwise(order):
         options = [o for o in neighbours.get(prev, []) if o not in visited]
         if nxt in visited:
             why = f"{nxt}'s second stay comes next"

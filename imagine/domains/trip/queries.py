@@ -64,7 +64,7 @@ class QueryParams:
     max_attempts: int = 50  # sampling attempts per requested query before the split gives up
 
     @classmethod
-    def from_params(cls, params: dict | None) -> "QueryParams":
+    def from_params(cls, params: dict | None) -> QueryParams:
         params = dict(params or {})
         unknown = set(params) - set(cls.__dataclass_fields__)
         if unknown:

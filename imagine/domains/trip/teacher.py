@@ -123,7 +123,7 @@ class TripRulesBackend(Backend):
         """The plan to aim for: the reference plan, else the query's golden plan, else the solver's."""
         for value in (context.get("reference_plan"), (context.get("query") or {}).get("golden_plan")):
             if value is not None:
-                stays, error = read_stays(value)
+                stays, _error = read_stays(value)
                 if stays:
                     return stays
         return solve(q).stays
@@ -182,4 +182,4 @@ class TripRulesBackend(Backend):
         return reflection_text(q, parsed.stays, parsed.error, verdict, target, fail, drop_block, rng)
 
 
-__all__ = ["JUDGE_NOISE", "TripRulesBackend", "VERSION", "words"]
+__all__ = ["JUDGE_NOISE", "VERSION", "TripRulesBackend", "words"]

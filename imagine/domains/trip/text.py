@@ -44,8 +44,8 @@ def event_name(event: Event) -> str:
 
 def query_text(q: TripQuery, rng: random.Random) -> str:
     """The request for `q` (cities in `q.cities` order, connections shuffled), phrasing from `rng`."""
-    parts = [f"You plan to visit {len(q.cities)} European cities for {q.days} days in total. "
-             "You only take direct flights to commute between cities."]
+    parts = [(f"You plan to visit {len(q.cities)} European cities for {q.days} days in total. "
+             "You only take direct flights to commute between cities.")]
     for city in q.cities:
         parts.append(rng.choice(STAY_PHRASES).format(city=city, n=q.stays[city]))
         for event in q.events_of(city):
