@@ -203,6 +203,14 @@ def test_bad_mode_and_queries():
         Checker("lenient")
     with pytest.raises(ValueError, match="missing field"):
         STRICT.score({"days": 3}, [])
+    base = {"days": 4, "cities": ["Oslo", "Riga"], "stays": [2, 3], "connections": [["Oslo", "Riga"]]}
+    for golden in ("[1, 2]", "[]", "{", [{"city": "Oslo"}]):
+        with pytest.raises(ValueError, match="golden_plan"):
+            Checker("compat").score({**base, "golden_plan": golden}, [])
+    for bad in ({"cities": "Oslo"}, {"stays": [2]}, {"connections": [["Oslo", "Oslo"]]},
+                {"events": [{"city": "Rome", "first_day": 1, "last_day": 1}]}, {"days": "4"}):
+        with pytest.raises(ValueError, match="trip query"):
+            STRICT.score({**base, **bad}, [])
     with pytest.raises(ValueError, match="compat mode needs"):
         Checker("compat").score({"days": 4, "cities": ["Oslo", "Riga"], "stays": [2, 3], "connections": []}, [])
 

@@ -65,7 +65,7 @@ def _loads(value, what: str):
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{what} is not JSON ({exc.msg})") from None
+            raise ValueError(f"trip query: {what} is not JSON ({exc.msg})") from None
     return value
 
 
@@ -73,7 +73,7 @@ def _int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ValueError(f"{what} must be a whole number, got {value!r}")
+        raise ValueError(f"trip query: {what} must be a whole number, got {value!r}")
     return int(value)
 
 
@@ -153,6 +153,12 @@ class TripQuery:
         golden = None
         if query.get("golden_plan") is not None:
             raw = _loads(query["golden_plan"], "golden_plan")
-            golden = tuple(Stay(s["city"], int(s["first_day"]), int(s["last_day"])) for s in raw)
+            try:
+                golden = tuple(Stay(str(s["city"]), _int(s["first_day"], "first_day"), _int(s["last_day"], "last_day"))
+                               for s in raw)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"trip query: golden_plan must be a list of {{city, first_day, last_day}} ({exc})") from None
+            if not golden:
+                raise ValueError("trip query: golden_plan is empty")
         return cls(_int(query["days"], "days"), tuple(cities), stays, tuple(events), frozenset(connections),
                    query.get("query_id"), golden)
