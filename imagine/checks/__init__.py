@@ -6,6 +6,8 @@ and raises `DataValidationError` naming the source file, the dataset, the column
 type and kwargs, the failing count and sample bad values, one line per failed expectation. A row
 rule's line names the columns its condition reads and the expectation it runs (`expect_column_values_to_be_null`
 on its `rule:<name>` column). The stages that read a dataset validate it with the same suite first.
+GX is handed only the rows that can fail (found with polars, see `_rows_for_gx`), so millions of
+rows validate in seconds; the verdicts, counts and sample values are those of all rows.
 
     from imagine.checks import validate, expect_columns, flag, gx
     validate(frame, [*expect_columns(SCHEMA), gx.expectations.ExpectColumnValuesToNotBeNull(column="city")],
@@ -198,6 +200,125 @@ def _describe(dataset: str, source: str, failure: dict) -> str:
     return line
 
 
+# Expectation type -> the kwargs `_may_fail` reads. Any other type, or any other kwarg (`mostly`, a
+# row condition), makes GX's answer depend on rows that pass: then GX sees every row.
+_ROW_WISE = {
+    "expect_column_to_exist": {"column"},
+    "expect_column_values_to_be_of_type": {"column", "type_"},
+    "expect_column_values_to_not_be_null": {"column"},
+    "expect_column_values_to_be_null": {"column"},
+    "expect_column_values_to_be_unique": {"column"},
+    "expect_compound_columns_to_be_unique": {"column_list"},
+    "expect_column_values_to_be_in_set": {"column", "value_set"},
+    "expect_column_values_to_match_regex": {"column", "regex"},
+    "expect_column_values_to_be_between": {"column", "min_value", "max_value", "strict_min", "strict_max"},
+    "expect_column_value_lengths_to_be_between": {"column", "min_value", "max_value", "strict_min", "strict_max"},
+}
+NOT_PRINTABLE_ASCII = "[^ -~]"  # where Python's re (GX) and polars' regex engine may disagree
+
+
+def _missing(column: str, dtype: pl.DataType) -> pl.Expr:
+    """What pandas, and so GX, calls missing: null, and NaN in a float column."""
+    value = pl.col(column)
+    return value.is_null() | value.is_nan() if dtype.is_float() else value.is_null()
+
+
+def _exact(dtype: pl.DataType) -> bool:
+    """Whether polars compares this dtype's values exactly as pandas does (no -0.0, NaN or casts)."""
+    return dtype == pl.String or dtype.is_integer()
+
+
+def _repeated(value: pl.Expr) -> pl.Expr:
+    """Rows whose value may repeat: by hash, 2.5x faster on 3.8M strings; a collision only keeps a row."""
+    return value.hash().is_duplicated()
+
+
+def _outside(value: pl.Expr, kwargs: dict) -> pl.Expr | None:
+    """`value` outside GX's [min_value, max_value] (strict_min / strict_max open an end); None when
+    a bound is not a plain number."""
+    inside = pl.lit(True)
+    for bound, strict, above in (("min_value", "strict_min", True), ("max_value", "strict_max", False)):
+        limit = kwargs.get(bound)
+        if limit is None:
+            continue
+        if not isinstance(limit, (int, float)) or isinstance(limit, bool):
+            return None
+        if above:
+            inside &= value > limit if kwargs.get(strict) else value >= limit
+        else:
+            inside &= value < limit if kwargs.get(strict) else value <= limit
+    return ~inside
+
+
+def _may_fail(expectation, schema: Mapping[str, pl.DataType]) -> pl.Expr | None:
+    """Rows GX could count as unexpected for `expectation` (a superset: when in doubt, every row), or
+    None when its verdict depends on rows that pass too."""
+    kind = expectation.expectation_type
+    kwargs = {k: v for k, v in expectation.configuration.kwargs.items() if v is not None}
+    if kind not in _ROW_WISE or set(kwargs) - _ROW_WISE[kind]:
+        return None
+    every_row = pl.lit(True)
+    if kind == "expect_column_to_exist":  # missing columns never reach GX (see `validate`)
+        return pl.lit(False)
+    if kind == "expect_compound_columns_to_be_unique":
+        columns = kwargs["column_list"]
+        if not all(_exact(schema[c]) for c in columns):
+            return every_row
+        return _repeated(pl.struct(columns)) | pl.any_horizontal(_missing(c, schema[c]) for c in columns)
+    column = kwargs["column"]
+    dtype, value, missing = schema[column], pl.col(column), _missing(column, schema[column])
+    if kind == "expect_column_values_to_be_of_type":
+        # GX reads the column's dtype, or each value's type in an object column: a String column's
+        # values are all str, so a matching type passes on any rows and a mismatch needs them all.
+        try:
+            matches = gx_type(dtype) == kwargs["type_"]
+        except TypeError:
+            matches = False
+        return pl.lit(not matches)
+    if kind == "expect_column_values_to_not_be_null":
+        return missing
+    if kind == "expect_column_values_to_be_null":
+        return value.is_not_null()
+    if kind == "expect_column_values_to_be_unique":
+        return _repeated(value) | missing if _exact(dtype) else every_row
+    if kind == "expect_column_values_to_be_in_set":
+        values = kwargs["value_set"]
+        kinds = str if dtype == pl.String else int if dtype.is_integer() else None
+        if kinds is None or not all(isinstance(v, kinds) and not isinstance(v, bool) for v in values):
+            return every_row
+        return ~value.is_in(values) | missing
+    if kind == "expect_column_values_to_be_between":
+        outside = _outside(value, kwargs) if dtype.is_integer() or dtype.is_float() else None
+        return every_row if outside is None else outside | missing
+    if dtype != pl.String:
+        return every_row  # GX reads other dtypes through str(): let it judge them all
+    if kind == "expect_column_values_to_match_regex":
+        return ~value.str.contains(kwargs["regex"]) | value.str.contains(NOT_PRINTABLE_ASCII) | missing
+    outside = _outside(value.str.len_chars(), kwargs)  # expect_column_value_lengths_to_be_between
+    return every_row if outside is None else outside | missing
+
+
+def _rows_for_gx(frame: pl.DataFrame, expectations: list) -> pl.DataFrame:
+    """The rows GX needs to give the verdicts, counts and sample values it would give on all of `frame`.
+
+    Each expectation type of `_ROW_WISE` judges a row on its own values (uniqueness: on whether
+    its value repeats) or only reads the schema, so GX answers the same on the rows that might
+    fail, found here with polars and kept in order, plus the first row so no column is empty.
+    Handing pandas all 3.8M flights instead took 13 s and 1.4 GiB. Any other expectation gets
+    the whole frame.
+    """
+    masks = []
+    for expectation in expectations:
+        mask = _may_fail(expectation, frame.schema)
+        if mask is None:
+            return frame
+        masks.append(mask.fill_null(True))
+    try:
+        return frame.filter(pl.any_horizontal(pl.int_range(pl.len()) == 0, *masks))
+    except pl.exceptions.PolarsError:  # e.g. a regex polars cannot read: GX judges every row
+        return frame
+
+
 def validate(frame: pl.DataFrame, expectations: Iterable, *, dataset: str, source: str,
              rules: Mapping[str, pl.Expr] | None = None) -> None:
     """Run GX `expectations` (and row `rules`) on `frame`; raise DataValidationError on any failure.
@@ -239,7 +360,8 @@ def validate(frame: pl.DataFrame, expectations: Iterable, *, dataset: str, sourc
         suite = _gx().ExpectationSuite(name=f"{dataset}_suite")
         for expectation in runnable:
             suite.add_expectation(expectation.copy(deep=True))
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas_frame(frame)})
+        rows = _rows_for_gx(frame, runnable)
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas_frame(rows)})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = batch.validate(suite, result_format={"result_format": "SUMMARY",
