@@ -84,7 +84,34 @@ def collect(root: str | Path = ".") -> dict:
         "curves": {stage: {name: _curve(reports / f"{stage}_live" / "plots" / "metrics" / f"{name}.tsv")
                            for name in names} for stage, names in CURVES.items()},
         "lazy_examples": lazy_examples(root / "data" / "traces" / "traces.parquet"),
+        "compare": _json(reports / "eval" / "compare.json") or {},
+        "side_by_side": side_by_side(root / "data" / "eval" / "evals.parquet"),
     }
+
+
+def side_by_side(evals_path: Path, count: int = 3) -> list[dict]:
+    """The first `count` queries of the first evaluated set: each model's answer (strict verdict),
+    the teacher's among them, so a reader sees what the student writes next to what it learnt from."""
+    import polars as pl
+
+    if not evals_path.is_file():
+        return []
+    evals = pl.read_parquet(evals_path).filter((pl.col("mode") == "strict") & (pl.col("sample") == 0))
+    if evals.is_empty():
+        return []
+    first = evals["split"][0]
+    evals = evals.filter(pl.col("split") == first)
+    queries = evals.select("query_id", "idx").unique().sort("idx").head(count)["query_id"].to_list()
+    out = []
+    for query_id in queries:
+        rows = evals.filter(pl.col("query_id") == query_id)
+        answers = {r["model"]: {"output": r["output"] or "", "final_pass": r["final_pass"],
+                                "delivered": r["delivered"], "reward": r["reward"]}
+                   for r in rows.iter_rows(named=True)}
+        ordered = sorted(answers, key=lambda m: MODEL_ORDER.index(m) if m in MODEL_ORDER else len(MODEL_ORDER))
+        out.append({"set": first, "query_id": query_id, "level": rows["level"][0],
+                    "answers": {m: answers[m] for m in ordered}})
+    return out
 
 
 # -- the numbers each section shows ----------------------------------------------------------------
@@ -133,6 +160,20 @@ def student_rows(data: dict) -> list[dict]:
     return rows
 
 
+def lift_rows(data: dict) -> list[dict]:
+    """base -> SFT -> GRPO (and the teacher): mean reward with its bootstrap interval, final pass (strict)."""
+    rows = []
+    for model, report in data["evals"].items():
+        name = first_set(report)
+        if name is not None:
+            metrics = report["sets"][name]
+            low, high = metrics.get("reward_ci95") or (None, None)
+            rows.append({"model": model, "set": name, "mean_reward": metrics["mean_reward"], "low": low,
+                         "high": high, "final_pass_rate": metrics["strict"]["final_pass_rate"],
+                         "final_pass_ci95": metrics["strict"].get("final_pass_ci95")})
+    return rows
+
+
 def check_rows(data: dict) -> list[dict]:
     rows = []
     for model, report in data["evals"].items():
@@ -167,6 +208,16 @@ def charts(data: dict) -> dict[str, dict]:
                                      students, "level", "final_pass_rate", "model")
         specs["delivery"] = _grouped(f"Delivery rate on {students[0]['set']}", students, "level", "delivery_rate",
                                      "model")
+    lift = lift_rows(data)
+    if lift:
+        base = {"data": {"values": lift}, "encoding": {
+            "x": {"field": "model", "type": "nominal", "sort": None, "title": None}}}
+        specs["lift"] = {
+            "title": f"Mean reward (95% bootstrap CI) on {lift[0]['set']}", "width": 300, **base,
+            "layer": [{"mark": {"type": "bar", "opacity": 0.7},
+                       "encoding": {"y": {"field": "mean_reward", "type": "quantitative", "title": "mean reward"}}},
+                      {"mark": {"type": "rule", "strokeWidth": 2},
+                       "encoding": {"y": {"field": "low", "type": "quantitative"}, "y2": {"field": "high"}}}]}
     checks = check_rows(data)
     if checks:
         specs["checks"] = {"title": "Pass rate by check (strict)", "data": {"values": checks}, "mark": "rect",
@@ -202,6 +253,10 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return "" if value is None else str(value)
+
+
+def _interval(bounds) -> str:
+    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds and None not in bounds else ""
 
 
 def _table(columns: list[str], rows: list[list]) -> tuple[str, str]:
@@ -243,8 +298,33 @@ def sections(data: dict) -> list[tuple[str, str, list[tuple[str, str]]]]:
     out.append(("Students and teacher", "students",
                 [_table(columns, [[r.get(c) for c in columns] for r in rows])] if rows
                 else [("<p>No evaluation yet.</p>", "No evaluation yet.\n")]))
+    lift = lift_rows(data)
+    lift_blocks = [_table(["model", "mean reward", "95% CI", "final pass (strict)", "95% CI"], [
+        [r["model"], r["mean_reward"], _interval([r["low"], r["high"]]), r["final_pass_rate"],
+         _interval(r["final_pass_ci95"])] for r in lift])] if lift else []
+    for set_name, pairs in (data.get("compare") or {}).items():
+        if pairs:
+            lift_blocks.append((f"<h3>Paired differences on {html.escape(set_name)} (same queries)</h3>",
+                                f"### Paired differences on {set_name} (same queries)\n"))
+            lift_blocks.append(_table(["pair", "reward diff", "95% CI", "P(not better)", "final pass diff", "95% CI"], [
+                [pair, d["reward"]["mean"], _interval(d["reward"]["ci95"]), d["reward"].get("p_not_better"),
+                 d["final_pass"]["mean"], _interval(d["final_pass"]["ci95"])] for pair, d in pairs.items()]))
+    out.append(("Lift: base, SFT, GRPO", "lift", lift_blocks))
     out.append(("Delivery", "delivery", []))
     out.append(("Pass rate by check", "checks", []))
+    examples = []
+    for example in data.get("side_by_side") or []:
+        examples.append((f"<h3>{html.escape(example['set'])} query {html.escape(example['query_id'])} "
+                         f"({html.escape(example['level'])})</h3>",
+                         f"### {example['set']} query {example['query_id']} ({example['level']})\n"))
+        for model, answer in example["answers"].items():
+            verdict = "passes every check" if answer["final_pass"] else (
+                "delivered, fails a check" if answer["delivered"] else "no plan delivered")
+            head = f"{model}: {verdict}, reward {_fmt(answer['reward'])}"
+            examples.append((f"<details><summary>{html.escape(head)}</summary><pre>{html.escape(answer['output'])}"
+                             "</pre></details>", f"<details><summary>{head}</summary>\n\n```\n{answer['output']}\n"
+                             "```\n</details>\n"))
+    out.append(("Student answers next to the teacher's", "", examples))
     training = []
     for stage in ("sft", "grpo"):
         metrics = data.get(stage) or {}

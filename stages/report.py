@@ -2,7 +2,8 @@
 offline) and reports/report.md (the same tables for a terminal or a forge).
 
 Reads the metrics every stage wrote under reports/, the dvclive training curves, the lazy
-reflections in data/traces/traces.parquet, params.yaml and the git revision (see imagine.report).
+reflections in data/traces/traces.parquet, the answers in data/eval/evals.parquet (a few queries shown
+side by side, student and teacher), params.yaml and the git revision (see imagine.report).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ that is ~10x the work the weights and the cache need. This decoder does only tha
 
 - the weights are re-laid once per call: Q/K/V fused into one matrix, gate/up into another, all
   transposed for `x @ W`, in the compute dtype (bf16 by default on CPU: AMX/AVX-512 BF16 matmuls);
-- each distinct prompt is prefilled once, on its own (no padding, causal flash attention), its keys
-  and values written right-aligned into one batch cache, so every sequence adds its next token in the same column;
+- each distinct prompt is prefilled once, on its own (causal flash attention, padded on the right to a
+  bucket so matmul shapes repeat), its keys and values written right-aligned into one batch cache, so every sequence adds its next token in the same column;
 - the cache holds K transposed (`[batch*kv_heads, head_dim, capacity]`) and V (`[..., capacity, head_dim]`)
   so one decode step is two batched matmuls per layer with the query heads of a KV head grouped, no copy;
   the capacity grows in blocks, and attention runs over the whole block with future columns masked
@@ -31,6 +31,9 @@ import torch
 import torch.nn.functional as F
 
 BLOCK = 128  # cache capacity grows by this many columns
+# Prompts are prefilled padded to a multiple of this: each new matrix shape costs oneDNN a kernel JIT
+# that on a CPU takes longer than the matmul itself, so shapes must repeat.
+PREFILL_BUCKET = 128
 COMPACT_MIN_FINISHED = 0.25  # drop finished rows once at least this share of the batch is done
 
 
@@ -124,19 +127,22 @@ class Decoder:
         return (self._rms(x, self.norm) @ self.head).float()
 
     def _prefill(self, ids: list[int]):
-        """One prompt without padding: (last-position logits, per-layer K [kv, T, d] and V [kv, T, d])."""
-        tokens = torch.tensor([ids])
+        """One prompt: (last-position logits, per-layer K [kv, T, d] and V [kv, T, d]). It runs padded on
+        the right to a multiple of PREFILL_BUCKET; causal attention keeps the pad out of every real token."""
+        n = len(ids)
+        width = -(-n // PREFILL_BUCKET) * PREFILL_BUCKET
+        tokens = torch.tensor([ids + [ids[-1]] * (width - n)])
         x = self.embed[tokens]
-        cos, sin = self._rotary(torch.arange(len(ids))[None])
+        cos, sin = self._rotary(torch.arange(width)[None])
         kv = []
         for layer in self.layers:
-            q, k, v = self._split_heads(self._rms(x, layer.input_norm) @ layer.qkv, 1, len(ids))
+            q, k, v = self._split_heads(self._rms(x, layer.input_norm) @ layer.qkv, 1, width)
             q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
             o = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-            x = x + o.transpose(1, 2).reshape(1, len(ids), -1) @ layer.out
+            x = x + o.transpose(1, 2).reshape(1, width, -1) @ layer.out
             x = self._mlp(x, layer)
-            kv.append((k[0], v[0]))
-        return self._logits(x[0, -1]), kv
+            kv.append((k[0, :, :n], v[0, :, :n]))
+        return self._logits(x[0, n - 1]), kv
 
     def _step(self, tokens, positions, cache: _Cache, column: int) -> torch.Tensor:
         """Logits [batch, vocab] of one new token per sequence, written at `column` of the cache."""

@@ -53,6 +53,7 @@ class GRPOParams:
     scale_rewards: str = "group"
     precision: str = "fp32"
     gradient_checkpointing: bool = False
+    pad_to_multiple_of: int | None = 128
     save_steps: int = 2
     seed: int = 0
     reward: dict = field(default_factory=dict)
@@ -68,6 +69,7 @@ class GRPOParams:
             positive_int(f"grpo.{name}", getattr(self, name))
         positive_int("grpo.max_prompt_tokens", self.max_prompt_tokens, allow_none=True)
         positive_int("grpo.max_samples", self.max_samples, allow_none=True)
+        positive_int("grpo.pad_to_multiple_of", self.pad_to_multiple_of, allow_none=True)
         if isinstance(self.num_generations, bool) or not isinstance(self.num_generations, int) \
                 or self.num_generations < 2:
             raise ValueError(f"grpo.num_generations must be an integer >= 2 (a group), got {self.num_generations!r}")
@@ -161,6 +163,7 @@ def build_trainer(config: GRPOParams, model_dir: str | Path, dataset, reward: Re
         gradient_accumulation_steps=config.gradient_accumulation_steps, num_generations=config.num_generations,
         max_completion_length=config.max_completion_length, beta=config.beta, temperature=config.temperature,
         top_p=config.top_p, loss_type=config.loss_type, scale_rewards=config.scale_rewards,
+        pad_to_multiple_of=config.pad_to_multiple_of,
         save_strategy="steps", save_steps=config.save_steps, seed=config.seed, data_seed=config.seed,
         logging_steps=1, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
         activation_checkpointing=config.gradient_checkpointing,  # TRL defaults it on
