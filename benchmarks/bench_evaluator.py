@@ -41,7 +41,7 @@ REPLICAS = (1, 5)
 def _pairs(sandbox, certified: int) -> list[tuple[dict, list]]:
     """TravelPlanner's annotated train plans, and the solver's reference plans of `certified` new
     queries on this sandbox (seeded, so every run times the same plans)."""
-    from imagine.queries import BuildConfig, build_queries, to_travelplanner
+    from imagine.domains.travelplanner.queries import BuildConfig, build_queries, to_travelplanner
 
     path = ROOT / "data" / "external" / "travelplanner" / "train.jsonl"
     pairs = [({k: v for k, v in row.items() if k != "plan"}, row["plan"])
@@ -120,7 +120,7 @@ def bench_cli(sandbox_dir: Path, work: list, folder: Path, repeat: int) -> None:
 def bench_reward(index, work: list) -> None:
     """Latency of one reward call on a completion it has not seen (so its memo never answers)."""
     from imagine.answer import format_answer
-    from imagine.evaluate import Scorer
+    from imagine.domains.travelplanner.evaluate import Scorer
     from imagine.train.rewards import Reward
 
     reward = Reward(Scorer(index, "strict"))
@@ -138,7 +138,7 @@ def bench_reward(index, work: list) -> None:
 
 
 def profile(sandbox_dir: Path, folder: Path, work: list, top: int = 15) -> None:
-    from imagine.evaluate.files import evaluate_files
+    from imagine.domains.travelplanner.evaluate.files import evaluate_files
 
     queries, plans = write_files(folder, work, 1)
     for mode in ("compat", "strict"):
@@ -157,8 +157,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also print cProfile's top entries")
     args = parser.parse_args()
     os.environ["POLARS_MAX_THREADS"] = "1"  # before polars is imported: one core, like the CLI runs
-    from imagine.evaluate.index import SandboxIndex
-    from imagine.sandbox import Sandbox
+    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.sandbox import Sandbox
 
     built = ROOT / "data" / "sandbox"
     sandbox_dir = args.sandbox or (built if (built / "manifest.json").is_file() else ROOT / "data" / "external" / "travelplanner")

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOAD = ("from imagine.evaluate.index import SandboxIndex; from imagine.sandbox import Sandbox; "
+LOAD = ("from imagine.domains.travelplanner.evaluate.index import SandboxIndex; from imagine.domains.travelplanner.sandbox import Sandbox; "
         "import sys; SandboxIndex(Sandbox.load(sys.argv[1]))")
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "travelplanner_full")
     parser.add_argument("--rows", type=int, default=3_800_000)
     args = parser.parse_args()
-    from imagine.sandbox.tables import CACHE_FOLDER, OFFICIAL_FILES
+    from imagine.domains.travelplanner.sandbox.tables import CACHE_FOLDER, OFFICIAL_FILES
 
     flights = args.db / OFFICIAL_FILES["flights"]
     if not flights.is_file():

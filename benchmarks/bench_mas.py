@@ -16,12 +16,12 @@ from pathlib import Path
 
 import polars as pl
 
-from imagine.evaluate.index import SandboxIndex
+from imagine.domains.travelplanner import prompts
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+from imagine.domains.travelplanner.sandbox import Sandbox
 from imagine.io import read_params
 from imagine.llm import CallCache, Request, Sampling
-from imagine.mas import prompts
 from imagine.mas.protocol import Protocol, role_configs
-from imagine.sandbox import Sandbox
 
 
 def _rows(count: int) -> list[dict]:

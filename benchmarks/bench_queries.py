@@ -13,8 +13,8 @@ import json
 import time
 from pathlib import Path
 
-from imagine.queries import BuildConfig, build_queries
-from imagine.sandbox import Sandbox
+from imagine.domains.travelplanner.queries import BuildConfig, build_queries
+from imagine.domains.travelplanner.sandbox import Sandbox
 
 
 def main() -> None:

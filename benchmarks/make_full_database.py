@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from imagine.sandbox.tables import OFFICIAL_FILES
+from imagine.domains.travelplanner.sandbox.tables import OFFICIAL_FILES
 
 VENDORED = Path(__file__).resolve().parents[1] / "data" / "external" / "travelplanner"
 FIRST_DATE, DAYS = np.datetime64("2022-03-01"), 61

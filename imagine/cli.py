@@ -170,9 +170,9 @@ def add_eval(subparsers) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from imagine.evaluate.files import InputError, evaluate_files
+    from imagine.domains.travelplanner.evaluate.files import InputError, evaluate_files
+    from imagine.domains.travelplanner.sandbox import SandboxError
     from imagine.io import write_json
-    from imagine.sandbox import SandboxError
 
     try:
         summary = evaluate_files(args.queries, args.plans, args.sandbox, args.mode, args.out)

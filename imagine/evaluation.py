@@ -1,13 +1,13 @@
 """Evaluation of every model on query splits, with the one shared scorer, in both modes.
 
 The students (checkpoint folders: base, SFT at `sft.rl_init_step`, GRPO final, any other) get the
-Reasoner's prompt for each query (`imagine.mas.prompts`, same reference caps as the traces) and
+Reasoner's prompt for each query (`imagine.domains.travelplanner.prompts`, same reference caps as the traces) and
 generate through the `generate()` interface and the call cache; the MAS teacher's answers are read
 back from its traces. Every answer is parsed (`imagine.answer.parse_output`), scored by
-`imagine.evaluate.Scorer` in strict and compat mode, and given the GRPO reward (strict), so the
+`imagine.domains.travelplanner.evaluate.Scorer` in strict and compat mode, and given the GRPO reward (strict), so the
 numbers here mean exactly what they mean in the filter and the reward.
 
-Per (model, query set): TravelPlanner's metrics per mode (`imagine.evaluate.metrics.summarize`:
+Per (model, query set): TravelPlanner's metrics per mode (`imagine.domains.travelplanner.evaluate.metrics.summarize`:
 delivery rate, commonsense/hard micro/macro, final pass rate, per level), plus
 - format_failure_rate: answers without `<think>...</think>` + a JSON plan (generation errors included);
 - reflection_rate: answers whose think block holds a non-empty reflection (teacher: the Reflector ran);
@@ -30,10 +30,10 @@ from pathlib import Path
 import polars as pl
 
 from imagine.answer import format_answer, parse_output
-from imagine.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, LEVELS, MODES, Scorer, applicable_hard, normalize_query
-from imagine.evaluate.metrics import summarize
+from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, LEVELS, MODES, Scorer, applicable_hard, normalize_query
+from imagine.domains.travelplanner.evaluate.metrics import summarize
 from imagine.mas.schema import CS_COLUMNS, HARD_COLUMNS
-from imagine.queries.schema import to_travelplanner
+from imagine.domains.travelplanner.queries.schema import to_travelplanner
 from imagine.stats import mean_ci, paired_difference
 from imagine.train.rewards import Reward
 
@@ -58,7 +58,7 @@ class QuerySet:
     rows: list[dict]  # queries-table rows (flat columns), in idx order
     scorers: dict[str, Scorer]
     reward: Reward
-    index: object  # imagine.evaluate.index.SandboxIndex, for the prompts' reference information
+    index: object  # imagine.domains.travelplanner.evaluate.index.SandboxIndex, for the prompts' reference information
 
 
 @dataclass

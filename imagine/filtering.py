@@ -57,7 +57,7 @@ GRPO_COLUMNS: dict[str, pl.DataType] = {
     "visiting_city_number": pl.Int64, "people_number": pl.Int64, "budget": pl.Int64,
     "prompt_tokens": pl.Int64,
 }
-# The TravelPlanner query fields the reward's scorer reads (imagine.evaluate.normalize_query).
+# The TravelPlanner query fields the reward's scorer reads (imagine.domains.travelplanner.evaluate.normalize_query).
 QUERY_FIELDS = ("org", "dest", "days", "visiting_city_number", "date", "people_number", "budget", "level",
                 "local_constraint")
 
@@ -364,7 +364,7 @@ def build_sft(traces: pl.DataFrame, turns: pl.DataFrame | None, config: FilterCo
 
 def query_record(row: dict) -> dict:
     """A queries-table row -> the TravelPlanner query dict the reward's scorer reads."""
-    from imagine.queries.schema import local_constraint
+    from imagine.domains.travelplanner.queries.schema import local_constraint
 
     return {
         "org": row["org"], "dest": row["dest"], "days": int(row["days"]),
@@ -379,8 +379,8 @@ def build_grpo(queries: pl.DataFrame, prompts: dict[tuple, list], config: Filter
                prompt_builder: PromptBuilder | None = None) -> tuple[pl.DataFrame, dict[str, int], int]:
     """GRPO prompts: one row per query of `config.grpo_splits` (train_queries) or per kept SFT sample
     (kept_traces). The prompt is the reasoner turn's prompt when the query has one, else
-    `prompt_builder(query row)` (imagine.mas.prompts, the same function the Reasoner's prompt came from)."""
-    from imagine.evaluate import QueryError, normalize_query
+    `prompt_builder(query row)` (imagine.domains.travelplanner.prompts, the same function the Reasoner's prompt came from)."""
+    from imagine.domains.travelplanner.evaluate import QueryError, normalize_query
 
     _require(queries, ("query_id", "split", "org", "dest", "days", "visiting_city_number", "date",
                        "people_number", "budget", "level"), "queries")

@@ -242,12 +242,12 @@ class Section(Spec):
 SEED = Int(0)
 PATH = Str(what="a path (non-empty string)")
 RATE = Num(0, 1)
-CUISINE_COUNT = 7       # imagine.sandbox.tables.CUISINES
+CUISINE_COUNT = 7       # imagine.domains.travelplanner.sandbox.tables.CUISINES
 MAX_PEOPLE = 8
-STYLES = ("request", "statement", "imperative")  # imagine.queries.text.STYLES
+STYLES = ("request", "statement", "imperative")  # imagine.domains.travelplanner.queries.text.STYLES
 MISTAKES = ("repeated_restaurant", "wrong_city_restaurant", "budget_overrun", "min_nights_violation",
             "conflicting_transport", "invented_entity", "wrong_room_type", "house_rule_violation",
-            "missing_day", "malformed_json")  # imagine.mas.rules.MISTAKES
+            "missing_day", "malformed_json")  # imagine.domains.travelplanner.rules.MISTAKES
 BACKENDS = ("rules", "transformers", "openai", "vllm")   # imagine.llm.registry.BACKENDS
 
 

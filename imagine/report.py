@@ -15,7 +15,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from imagine.evaluate import LEVELS
+from imagine.domains.travelplanner.evaluate import LEVELS
 
 MODEL_ORDER = ("base", "sft", "grpo", "teacher")
 STUDENT_METRICS = ("delivery_rate", "commonsense_micro", "commonsense_macro", "hard_micro", "hard_macro",

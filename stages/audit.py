@@ -3,7 +3,7 @@
 Each query runs read-only through `imagine.audit.run_sql` (the same views as `imagine audit`).
 Writes reports/audit.json (DVC metrics: each query's numbers nested by query name, e.g.
 `judge_agreement.kappa`, `flag_rate_by_level.easy.flag_rate`) and reports/audit_tables.json (every
-query's result table, with its description), plus a `probes` entry (imagine.probes.audit_probes: reward-hacking
+query's result table, with its description), plus a `probes` entry (imagine.domains.travelplanner.probes.audit_probes: reward-hacking
 probes on a few reference plans, scored by the strict reward). A query that fails stops the stage: exit 1, nothing
 written.
 """
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         results = run_all(args.data)
-        from imagine.probes import audit_probes  # reward-hacking probes on a few reference plans
+        from imagine.domains.travelplanner.probes import audit_probes  # reward-hacking probes on a few reference plans
         results["metrics"]["probes"] = audit_probes(args.data)
     except (AuditError, OSError, ValueError) as exc:
         print(f"audit: {exc}", file=sys.stderr)

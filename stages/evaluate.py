@@ -34,13 +34,13 @@ def load_sets(config: dict, reward_weights, caps):
     suite first), plus the optional TravelPlanner files."""
     import polars as pl
 
-    from imagine.checks.queries import validate_queries
-    from imagine.evaluate import Scorer
-    from imagine.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.checks.queries import validate_queries
+    from imagine.domains.travelplanner.evaluate import Scorer
+    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.queries.importer import read_travelplanner
+    from imagine.domains.travelplanner.queries.schema import query_id
+    from imagine.domains.travelplanner.sandbox import Sandbox
     from imagine.evaluation import QuerySet
-    from imagine.queries.importer import read_travelplanner
-    from imagine.queries.schema import query_id
-    from imagine.sandbox import Sandbox
     from imagine.train.rewards import Reward
 
     def query_set(name, rows, sandbox_dir):
@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     from imagine import evaluation as ev
     from imagine.checks import DataValidationError
     from imagine.checks.evals import validate_evals
+    from imagine.domains.travelplanner.prompts import prompt_builder
     from imagine.llm.base import Sampling
     from imagine.llm.cache import CallCache
     from imagine.llm.registry import build_backend
-    from imagine.mas.prompts import prompt_builder
     from imagine.mas.protocol import SAMPLING_KEYS
     from imagine.train.rewards import RewardWeights
     from imagine.train.sft import SFTParams

@@ -55,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from imagine.checks import DataValidationError
     from imagine.checks.filtered import validate_grpo, validate_sft
-    from imagine.checks.queries import validate_queries
+    from imagine.domains.travelplanner.checks.queries import validate_queries
     from imagine.checks.traces import validate_traces, validate_turns
     from imagine.filtering import FilterConfig, FilterError, filter_traces, prompt_drift, reasoner_prompts
-    from imagine.mas.prompts import prompt_builder
+    from imagine.domains.travelplanner.prompts import prompt_builder
 
     started = time.perf_counter()
     try:

@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from imagine.checks import DataValidationError, gx, validate
-    from imagine.checks.queries import validate_queries
-    from imagine.queries import BuildConfig, QueryImportError, build_queries, travelplanner_records
-    from imagine.sandbox import Sandbox, SandboxError
+    from imagine.domains.travelplanner.checks.queries import validate_queries
+    from imagine.domains.travelplanner.queries import BuildConfig, QueryImportError, build_queries, travelplanner_records
+    from imagine.domains.travelplanner.sandbox import Sandbox, SandboxError
 
     started = time.perf_counter()
     try:

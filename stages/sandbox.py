@@ -18,15 +18,15 @@ from imagine.io import atomic_path, read_params, write_json
 
 def build(params: dict) -> tuple[dict, dict]:
     """params (the `sandbox:` section) -> (tables, manifest)."""
-    from imagine.sandbox.flights import complete_flights, coverage, date_window
-    from imagine.sandbox.tables import read_official
+    from imagine.domains.travelplanner.sandbox.flights import complete_flights, coverage, date_window
+    from imagine.domains.travelplanner.sandbox.tables import read_official
 
     source = params.get("source", "travelplanner")
     flights = params.get("flights", {}) or {}
     window = date_window(flights.get("start", "2022-03-01"), flights.get("end", "2022-03-31"))
     manifest: dict = {"source": source, "params": params}
     if source == "travelplanner":
-        from imagine.sandbox.clean import dedupe_distances, drop_orphans
+        from imagine.domains.travelplanner.sandbox.clean import dedupe_distances, drop_orphans
 
         folder = params.get("travelplanner_dir", "data/external/travelplanner")
         manifest["path"] = str(folder)
@@ -42,7 +42,7 @@ def build(params: dict) -> tuple[dict, dict]:
                 route_fraction=flights.get("route_fraction", 0.3), per_day=flights.get("per_day", 1),
                 seed=flights.get("seed", 0), max_rows=flights.get("max_rows", 150_000))
     elif source == "synthetic":
-        from imagine.sandbox.synthetic import generate_world
+        from imagine.domains.travelplanner.sandbox.synthetic import generate_world
 
         world = dict(params.get("synthetic", {}) or {})
         route_fraction = world.pop("route_fraction", 0.35)
@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     params_or_exit(args.params, ["sandbox"], "sandbox")  # before any work: one line naming a bad key
 
     from imagine.checks import DataValidationError
-    from imagine.checks.sandbox import validate_sandbox
-    from imagine.sandbox.flights import FlightsError
-    from imagine.sandbox.tables import Sandbox, SandboxError
+    from imagine.domains.travelplanner.checks.sandbox import validate_sandbox
+    from imagine.domains.travelplanner.sandbox.flights import FlightsError
+    from imagine.domains.travelplanner.sandbox.tables import Sandbox, SandboxError
 
     started = time.perf_counter()
     try:

@@ -38,14 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     import polars as pl
 
     from imagine.checks import DataValidationError
-    from imagine.checks.queries import validate_queries
     from imagine.checks.traces import validate_traces, validate_turns
-    from imagine.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.checks.queries import validate_queries
+    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.prompts import Caps
+    from imagine.domains.travelplanner.sandbox import Sandbox, SandboxError
     from imagine.llm import CallCache
-    from imagine.mas.prompts import Caps
     from imagine.mas.protocol import Protocol, role_configs
     from imagine.mas.schema import TRACES, TURNS, frame
-    from imagine.sandbox import Sandbox, SandboxError
 
     started = time.perf_counter()
     cache = protocol = None

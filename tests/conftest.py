@@ -10,7 +10,7 @@ TRAVELPLANNER = ROOT / "data" / "external" / "travelplanner"
 
 @pytest.fixture(scope="session")
 def official_sandbox():
-    from imagine.sandbox import Sandbox
+    from imagine.domains.travelplanner.sandbox import Sandbox
 
     return Sandbox.load(TRAVELPLANNER)
 
@@ -24,8 +24,8 @@ def train_queries():
 
 @pytest.fixture(scope="session")
 def scorers(official_sandbox):
-    from imagine.evaluate import Scorer
-    from imagine.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.evaluate import Scorer
+    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
 
     index = SandboxIndex(official_sandbox)
     return {"compat": Scorer(index, "compat"), "strict": Scorer(index, "strict")}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import copy
 
-from imagine.evaluate.index import SandboxIndex
-from imagine.evaluate.strict import parse_entity, parse_transport
-from imagine.plan import MEALS, ground
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+from imagine.domains.travelplanner.evaluate.strict import parse_entity, parse_transport
+from imagine.domains.travelplanner.plan import MEALS, ground
 
 RICH = 10**9
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from imagine.evaluate.files import InputError, _dumps, read_jsonl
+from imagine.domains.travelplanner.evaluate.files import InputError, _dumps, read_jsonl
 
 
 def test_lines_orjson_refuses_read_as_the_stdlib_reads_them(tmp_path):

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from imagine.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, summarize, normalize_query
-from imagine.evaluate.compat import CRASH
-from imagine.evaluate.files import InputError, evaluate_files
-from imagine.sandbox import CUISINES
+from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, summarize, normalize_query
+from imagine.domains.travelplanner.evaluate.compat import CRASH
+from imagine.domains.travelplanner.evaluate.files import InputError, evaluate_files
+from imagine.domains.travelplanner.sandbox import CUISINES
 from tests.mutations import MUTATIONS
 
 GATES = ("is_not_absent", "is_valid_information_in_sandbox")
@@ -32,7 +32,7 @@ def test_strict_finds_the_one_annotation_error_compat_misses(train_queries, scor
 @pytest.fixture(scope="module")
 def reference_pairs(official_sandbox, scorers):
     """The solver's certified queries with their reference plans (generated on the official data)."""
-    from imagine.queries import BuildConfig, build_queries, to_travelplanner
+    from imagine.domains.travelplanner.queries import BuildConfig, build_queries, to_travelplanner
 
     frames, _ = build_queries(official_sandbox, BuildConfig.from_params(
         {"seed": 7, "counts": {"train": 0, "val": 0, "test": 45}, "import": []}))
@@ -111,9 +111,9 @@ def test_defect_flight_price_is_the_numbers_first_row(train_queries, official_sa
     evaluation files) drops rows with an empty cell (`dropna()`)."""
     import polars as pl
 
-    from imagine.evaluate import Scorer
-    from imagine.evaluate.index import SandboxIndex
-    from imagine.sandbox import Sandbox
+    from imagine.domains.travelplanner.evaluate import Scorer
+    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.sandbox import Sandbox
 
     query, plan = _by_idx(train_queries, _first_flight_query(train_queries))
     number = plan[0]["transportation"].split("Flight Number: ")[1].split(",")[0]

@@ -9,10 +9,10 @@ import yaml
 from imagine import evaluation as ev
 from imagine.answer import format_answer
 from imagine.checks.evals import validate_evals
-from imagine.evaluate.files import evaluate_files
+from imagine.domains.travelplanner.evaluate.files import evaluate_files
+from imagine.domains.travelplanner.queries.importer import read_travelplanner
+from imagine.domains.travelplanner.queries.schema import query_id, to_travelplanner
 from imagine.params import ParamsError, validate_params
-from imagine.queries.importer import read_travelplanner
-from imagine.queries.schema import query_id, to_travelplanner
 from imagine.train.rewards import Reward
 from tests.conftest import ROOT, TRAVELPLANNER
 

@@ -10,8 +10,8 @@ import pytest
 
 import imagine.checks as checks
 from imagine.checks import DataValidationError, expect_columns, expect_text_lengths, flag, gx, validate
-from imagine.checks.sandbox import suites
-from imagine.sandbox.tables import SCHEMA
+from imagine.domains.travelplanner.checks.sandbox import suites
+from imagine.domains.travelplanner.sandbox.tables import SCHEMA
 
 GOOD = {"flight_number": "F0000001", "price": 120, "dep_time": "08:05", "arr_time": "09:40",
         "elapsed": "1 hours 35 minutes", "date": "2022-03-04", "origin": "Austin", "dest": "Boston",

@@ -23,8 +23,8 @@ import yaml
 
 from imagine.checks import MAX_TEXT, DataValidationError
 from imagine.checks.filtered import validate_grpo, validate_sft
-from imagine.checks.queries import validate_queries
 from imagine.checks.traces import validate_traces, validate_turns
+from imagine.domains.travelplanner.checks.queries import validate_queries
 from tests.conftest import ROOT, TRAVELPLANNER
 
 HUGE = "x" * 5_000_000  # 5 MB of text, five times MAX_TEXT
@@ -37,12 +37,12 @@ FILES = {"queries": "queries/train.parquet", "turns": "traces/turns.parquet", "t
 @pytest.fixture(scope="module")
 def data(official_sandbox, scorers, tmp_path_factory) -> Path:
     """A small data folder made the way the stages make it: queries -> MAS traces -> filtered."""
+    from imagine.domains.travelplanner.prompts import prompt_builder
+    from imagine.domains.travelplanner.queries import BuildConfig, build_queries
     from imagine.filtering import FilterConfig, filter_traces
     from imagine.llm import CallCache
-    from imagine.mas.prompts import prompt_builder
     from imagine.mas.protocol import Protocol, role_configs
     from imagine.mas.schema import TRACES, TURNS, frame
-    from imagine.queries import BuildConfig, build_queries
 
     folder = tmp_path_factory.mktemp("data")
     for sub in ("queries", "traces", "filtered"):

@@ -13,11 +13,11 @@ from imagine.checks import DataValidationError
 from imagine.checks.traces import validate_traces, validate_turns
 from imagine.llm import CallCache, Request, Sampling
 from imagine.mas.parsing import ERRORS, NO_ERRORS, UNPARSEABLE, parse_reflection, parse_verdict
-from imagine.mas.prompts import Caps, as_query, judge_messages, plan_of, reasoner_messages, reference_info
+from imagine.domains.travelplanner.prompts import Caps, as_query, judge_messages, plan_of, reasoner_messages, reference_info
 from imagine.mas.protocol import Protocol, role_configs
-from imagine.mas.rules import INTENDED_CHECK, MISTAKES, RulesBackend, words
+from imagine.domains.travelplanner.rules import INTENDED_CHECK, MISTAKES, RulesBackend, words
 from imagine.mas.schema import TRACES, TURNS, frame
-from imagine.queries import BuildConfig, build_queries
+from imagine.domains.travelplanner.queries import BuildConfig, build_queries
 
 NO_MISTAKES = {k: 0.0 for k in MISTAKES}
 VOLATILE = ("latency_ms", "cached")  # differ between a fresh and a cached run by design

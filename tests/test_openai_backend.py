@@ -505,7 +505,7 @@ def test_traces_stage_with_a_fake_key_writes_it_nowhere(official_sandbox, tmp_pa
 
     import yaml
 
-    from imagine.queries import BuildConfig, build_queries
+    from imagine.domains.travelplanner.queries import BuildConfig, build_queries
     from tests.conftest import ROOT, TRAVELPLANNER
 
     secret = "sk-fake-DO-NOT-LEAK-9f8e7d6c5b4a"

@@ -113,9 +113,9 @@ def _assert_filtered_data_passes_strict(root: Path) -> None:
 
     from imagine.answer import parse_output
     from imagine.checks.filtered import validate_grpo, validate_sft
-    from imagine.evaluate import Scorer
+    from imagine.domains.travelplanner.evaluate import Scorer
+    from imagine.domains.travelplanner.sandbox import Sandbox
     from imagine.filtering import query_record
-    from imagine.sandbox import Sandbox
 
     sft = pl.read_parquet(root / "data/filtered/sft.parquet")
     queries = pl.concat([pl.read_parquet(p) for p in sorted((root / "data/queries").glob("*.parquet"))],

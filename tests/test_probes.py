@@ -2,7 +2,7 @@
 
 import pytest
 
-from imagine.probes import build_probes, run_probes
+from imagine.domains.travelplanner.probes import build_probes, run_probes
 from imagine.train.rewards import Reward, RewardWeights
 
 EXPECTED = {"transport_Driving", "transport_driving", "transport_Self_Driving", "transport_taxi_cab",

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, parse_output
-from imagine.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS
-from imagine.plan import DAY_FIELDS
+from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS
+from imagine.domains.travelplanner.plan import DAY_FIELDS
 from imagine.train.rewards import Reward, RewardWeights
 
 # 10,000 examples per test by default (derandomized: the same inputs every run, no example database);

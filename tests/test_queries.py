@@ -12,13 +12,13 @@ import polars as pl
 import pytest
 import yaml
 
-from imagine.queries import (
+from imagine.domains.travelplanner.queries import (
     BuildConfig, QueryImportError, SampleConfig, Sampler, SolverIndex, build_queries, read_travelplanner, solve,
     to_travelplanner, trip_hash,
 )
-from imagine.queries.build import Certifier, generate_split
-from imagine.queries.schema import COLUMNS, constraint_count
-from imagine.queries.text import NUMBER_WORDS
+from imagine.domains.travelplanner.queries.build import Certifier, generate_split
+from imagine.domains.travelplanner.queries.schema import COLUMNS, constraint_count
+from imagine.domains.travelplanner.queries.text import NUMBER_WORDS
 from tests.conftest import ROOT, TRAVELPLANNER
 
 TRAIN = TRAVELPLANNER / "train.jsonl"
@@ -273,7 +273,7 @@ def test_duplicate_query_across_imported_splits_is_refused(official_sandbox, tmp
 
 def test_gx_suite_rejects_corrupted_queries(built, tmp_path):
     from imagine.checks import DataValidationError
-    from imagine.checks.queries import validate_queries
+    from imagine.domains.travelplanner.checks.queries import validate_queries
 
     frames, _ = built
     good = frames["test"]

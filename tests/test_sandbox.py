@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from imagine.checks import DataValidationError, expect_columns, flag, gx, validate
-from imagine.checks.sandbox import validate_sandbox
-from imagine.sandbox import CUISINES, ROOM_TYPES, SCHEMA, TABLES, read_official
-from imagine.sandbox.clean import dedupe_distances, drop_orphans
-from imagine.sandbox.flights import FlightsError, complete_flights, coverage, date_window
-from imagine.sandbox.synthetic import generate_world
-from imagine.sandbox.tables import CACHE_FOLDER, OFFICIAL_FILES
+from imagine.domains.travelplanner.checks.sandbox import validate_sandbox
+from imagine.domains.travelplanner.sandbox import CUISINES, ROOM_TYPES, SCHEMA, TABLES, read_official
+from imagine.domains.travelplanner.sandbox.clean import dedupe_distances, drop_orphans
+from imagine.domains.travelplanner.sandbox.flights import FlightsError, complete_flights, coverage, date_window
+from imagine.domains.travelplanner.sandbox.synthetic import generate_world
+from imagine.domains.travelplanner.sandbox.tables import CACHE_FOLDER, OFFICIAL_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAVELPLANNER = ROOT / "data" / "external" / "travelplanner"
@@ -227,7 +227,7 @@ def test_stage_on_corrupt_source_fails_and_writes_nothing(tmp_path):
 
 
 def test_stage_builds_a_synthetic_sandbox(tmp_path):
-    from imagine.sandbox import Sandbox
+    from imagine.domains.travelplanner.sandbox import Sandbox
 
     synthetic = {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.items() if not k.startswith("flight_")}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"sandbox": {
@@ -250,7 +250,7 @@ def _official_copy(tmp_path):
 
 
 def test_official_folder_is_cached_as_parquet_and_reread_when_changed(tmp_path, monkeypatch):
-    import imagine.sandbox.tables as tables
+    import imagine.domains.travelplanner.sandbox.tables as tables
 
     folder = _official_copy(tmp_path)
     fresh = read_official(folder)
@@ -288,7 +288,7 @@ def test_unwritable_cache_only_warns(tmp_path):
 
 
 def test_flight_table_finds_every_row_of_a_number_in_file_order():
-    from imagine.evaluate.index import FlightTable
+    from imagine.domains.travelplanner.evaluate.index import FlightTable
 
     rows = [("F900000012", "A", "B", "2022-03-01", "08:00", "09:00", 100),
             ("F900000013", "A", "B", "2022-03-01", "10:00", "11:00", 200),  # same first 8 bytes as above
@@ -311,8 +311,8 @@ def test_flight_table_finds_every_row_of_a_number_in_file_order():
 
 def test_full_size_stand_in_has_the_official_format(tmp_path, train_queries):
     """benchmarks/make_full_database.py writes the official layout (here with 5,000 flights)."""
-    from imagine.evaluate import Scorer
-    from imagine.sandbox import Sandbox
+    from imagine.domains.travelplanner.evaluate import Scorer
+    from imagine.domains.travelplanner.sandbox import Sandbox
 
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_full_database.py"), str(tmp_path / "db"),
                            "--rows", "5000"], capture_output=True, text=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imagine.sandbox.tables import OFFICIAL_FILES, TABLES, Sandbox, SandboxError
+from imagine.domains.travelplanner.sandbox.tables import OFFICIAL_FILES, TABLES, Sandbox, SandboxError
 
 ROOT = Path(__file__).resolve().parents[1]
 

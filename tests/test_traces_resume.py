@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 import yaml
 
-from imagine.queries import BuildConfig, build_queries
+from imagine.domains.travelplanner.queries import BuildConfig, build_queries
 from tests.conftest import ROOT, TRAVELPLANNER
 
 VOLATILE = ("latency_ms", "cached")

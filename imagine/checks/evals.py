@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from imagine.checks import expect_columns, flag, gx, validate
-from imagine.evaluate import LEVELS, MODES
+from imagine.domains.travelplanner.evaluate import LEVELS, MODES
 from imagine.evaluation import EVALS
 from imagine.mas.schema import CS_COLUMNS, HARD_COLUMNS
 

@@ -119,7 +119,7 @@ def sft_suite(max_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
 
 
 def _query_problem(row: dict) -> str | None:
-    from imagine.evaluate import QueryError, normalize_query
+    from imagine.domains.travelplanner.evaluate import QueryError, normalize_query
 
     try:
         query = json.loads(row["query_json"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from imagine.checks import expect_columns, expect_text_lengths, finite, flag, gx, validate
-from imagine.evaluate import LEVELS
+from imagine.domains.travelplanner.evaluate import LEVELS
 from imagine.mas.schema import CS_COLUMNS, FINAL_SOURCES, HARD_COLUMNS, ROLES, ROUNDS, TRACES, TURNS, VERDICTS
 
 

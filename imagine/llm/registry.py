@@ -8,7 +8,7 @@ from imagine.llm.base import Backend
 
 # backend name -> "module:class"; each class takes the role's params (minus `backend`) as keywords.
 BACKENDS = {
-    "rules": "imagine.mas.rules:RulesBackend",
+    "rules": "imagine.domains.travelplanner.rules:RulesBackend",
     "transformers": "imagine.llm.transformers_backend:TransformersBackend",
     "openai": "imagine.llm.openai_backend:OpenAIBackend",
     "vllm": "imagine.llm.vllm_backend:VLLMBackend",

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from imagine.mas.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK
+from imagine.domains.travelplanner.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK
 
 ERRORS, NO_ERRORS, UNPARSEABLE = "errors", "no_errors", "unparseable"
 

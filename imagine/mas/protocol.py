@@ -25,12 +25,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from imagine.answer import parse_output
-from imagine.evaluate import LEVELS, Scorer
-from imagine.evaluate.index import SandboxIndex
+from imagine.domains.travelplanner import prompts
+from imagine.domains.travelplanner.evaluate import LEVELS, Scorer
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex
 from imagine.llm.base import Backend, Output, Request, Sampling, call_key
 from imagine.llm.cache import CallCache, cached_generate
 from imagine.llm.registry import build_backend
-from imagine.mas import prompts
 from imagine.mas.parsing import NO_ERRORS, UNPARSEABLE, parse_reflection, parse_verdict
 from imagine.mas.schema import CS_COLUMNS, HARD_COLUMNS, ROUNDS
 

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from imagine.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS
+from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS
 
 ROLES = ("reasoner", "judge_1", "judge_2", "reflector")
 ROUNDS = {"reasoner": 1, "judge_1": 2, "judge_2": 2, "reflector": 3}

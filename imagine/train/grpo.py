@@ -243,9 +243,9 @@ def _trainer_class():
 
 
 def strict_reward(sandbox_dir: str | Path, weights: RewardWeights) -> Reward:
-    from imagine.evaluate import Scorer
-    from imagine.evaluate.index import SandboxIndex
-    from imagine.sandbox import Sandbox
+    from imagine.domains.travelplanner.evaluate import Scorer
+    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.sandbox import Sandbox
 
     if not Path(sandbox_dir).is_dir():
         raise TrainError(f"no sandbox at {str(sandbox_dir)!r} (grpo.sandbox): run `dvc repro sandbox` first")

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from imagine.answer import parse_output
-from imagine.evaluate import COMMONSENSE_CHECKS, Scorer, applicable_hard, normalize_query
+from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, Scorer, applicable_hard, normalize_query
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ import math
 import re
 from functools import lru_cache
 
-from imagine.evaluate.index import PARSE_MEMO, SandboxIndex
-from imagine.plan import MEALS
-from imagine.sandbox import ROOM_TYPE_OK
+from imagine.domains.travelplanner.evaluate.index import PARSE_MEMO, SandboxIndex
+from imagine.domains.travelplanner.plan import MEALS
+from imagine.domains.travelplanner.sandbox import ROOM_TYPE_OK
 
 CRASH = "crashes the official evaluator"  # the reason of a check the official code cannot finish
 _FROM_TO = re.compile(r"from\s+(.+?)\s+to\s+([^,]+)")

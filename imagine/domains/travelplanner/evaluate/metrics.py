@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from operator import add
 
-from imagine.evaluate.scorer import COMMONSENSE_CHECKS, LEVELS, Verdict, applicable_hard
+from imagine.domains.travelplanner.evaluate.scorer import COMMONSENSE_CHECKS, LEVELS, Verdict, applicable_hard
 
 # Per-plan tallies, summed per level: plans, delivered, commonsense checks passed, all commonsense
 # passed, hard checks applicable, hard checks passed, all hard passed, final pass.

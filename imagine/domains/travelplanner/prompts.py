@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from imagine.evaluate.index import SandboxIndex, parse_entity
-from imagine.evaluate.strict import Day
-from imagine.mas.world import World
-from imagine.queries.schema import to_travelplanner
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex, parse_entity
+from imagine.domains.travelplanner.evaluate.strict import Day
+from imagine.domains.travelplanner.queries.schema import to_travelplanner
+from imagine.domains.travelplanner.world import World
 
 JUDGE_ERRORS = "Errors exist."
 JUDGE_OK = "No errors."
@@ -240,7 +240,7 @@ def prompt_builder(sandbox, caps: Caps | dict | None):
     def build(row: dict) -> list[dict]:
         nonlocal index
         if index is None:
-            from imagine.sandbox import Sandbox
+            from imagine.domains.travelplanner.sandbox import Sandbox
 
             index = SandboxIndex(Sandbox.load(sandbox))
         return reasoner_messages(row, reference_info(row, index, caps))

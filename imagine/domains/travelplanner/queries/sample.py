@@ -14,9 +14,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from imagine.queries.schema import DAYS_CITIES, LEVELS, ROOM_TYPE_VALUES, TRANSPORTATION_VALUES
-from imagine.queries.solver import SolverIndex
-from imagine.sandbox import CUISINES, HOUSE_RULES
+from imagine.domains.travelplanner.queries.schema import DAYS_CITIES, LEVELS, ROOM_TYPE_VALUES, TRANSPORTATION_VALUES
+from imagine.domains.travelplanner.queries.solver import SolverIndex
+from imagine.domains.travelplanner.sandbox import CUISINES, HOUSE_RULES
 
 MEDIUM_CONSTRAINTS = ("house_rule", "cuisine", "room_type")
 HARD_CONSTRAINTS = ("house_rule", "cuisine", "room_type", "transportation")

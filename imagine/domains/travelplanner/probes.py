@@ -14,8 +14,8 @@ import json
 import re
 
 from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, format_answer
-from imagine.evaluate.index import parse_entity
-from imagine.plan import MEALS
+from imagine.domains.travelplanner.evaluate.index import parse_entity
+from imagine.domains.travelplanner.plan import MEALS
 
 REASONING = "I check the route, the flights, the hotels' minimum nights, the meals and the budget day by day."
 TRANSPORT_SPELLINGS = {"Driving": "Driving", "driving": "driving", "Self Driving": "Self Driving",
@@ -173,10 +173,10 @@ def audit_probes(data_dir: str = "data", limit: int = 6) -> dict:
 
     import polars as pl
 
-    from imagine.evaluate import Scorer
-    from imagine.evaluate.index import SandboxIndex
-    from imagine.queries.schema import to_travelplanner
-    from imagine.sandbox import Sandbox
+    from imagine.domains.travelplanner.evaluate import Scorer
+    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+    from imagine.domains.travelplanner.queries.schema import to_travelplanner
+    from imagine.domains.travelplanner.sandbox import Sandbox
     from imagine.train.rewards import Reward
 
     if not (Path(data_dir) / "sandbox" / "manifest.json").is_file():

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from imagine.evaluate import Scorer
-from imagine.evaluate.index import SandboxIndex
-from imagine.queries import text
-from imagine.queries.importer import read_travelplanner
-from imagine.queries.sample import SampleConfig, Sampler
-from imagine.queries.schema import frame, local_constraint, query_id, to_travelplanner, trip_hash
-from imagine.queries.solver import SolverIndex, solve
-from imagine.sandbox import Sandbox
+from imagine.domains.travelplanner.evaluate import Scorer
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+from imagine.domains.travelplanner.queries import text
+from imagine.domains.travelplanner.queries.importer import read_travelplanner
+from imagine.domains.travelplanner.queries.sample import SampleConfig, Sampler
+from imagine.domains.travelplanner.queries.schema import frame, local_constraint, query_id, to_travelplanner, trip_hash
+from imagine.domains.travelplanner.queries.solver import SolverIndex, solve
+from imagine.domains.travelplanner.sandbox import Sandbox
 
 SPLIT_ORDER = ("test", "val", "train")
 

@@ -33,14 +33,14 @@ import math
 import random
 import time
 
-from imagine.evaluate import Scorer, normalize_query
-from imagine.evaluate.index import SandboxIndex, parse_entity
-from imagine.evaluate.strict import Day, parse_transport
+from imagine.domains.travelplanner.evaluate import Scorer, normalize_query
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex, parse_entity
+from imagine.domains.travelplanner.evaluate.strict import Day, parse_transport
+from imagine.domains.travelplanner.plan import MEALS, ground
+from imagine.domains.travelplanner.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, plan_of
+from imagine.domains.travelplanner.sandbox import ROOM_TYPE_OK
+from imagine.domains.travelplanner.world import World, forbidden_rules, rooms
 from imagine.llm.base import Backend, Output, Request, Sampling
-from imagine.mas.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, plan_of
-from imagine.mas.world import World, forbidden_rules, rooms
-from imagine.plan import MEALS, ground
-from imagine.sandbox import ROOM_TYPE_OK
 
 # Mistake kinds, in the order they are tried, and the strict check (traces column) each one breaks.
 INTENDED_CHECK = {
@@ -183,7 +183,7 @@ class RulesBackend(Backend):
         """The certified plan for the query: the reference plan, else the solver's (needs a Sandbox)."""
         plan = plan_of(context.get("reference_plan"))
         if plan is None and self._sandbox is not None:
-            from imagine.queries import SolverIndex, solve
+            from imagine.domains.travelplanner.queries import SolverIndex, solve
             if self._solver is None:
                 self._solver = SolverIndex(self._sandbox)
             plan = solve(self._solver, q).plan

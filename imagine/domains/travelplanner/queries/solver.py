@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from imagine import plan as planfmt
-from imagine.queries.schema import flatten
-from imagine.sandbox import ROOM_TYPE_OK, Sandbox
+from imagine.domains.travelplanner import plan as planfmt
+from imagine.domains.travelplanner.queries.schema import flatten
+from imagine.domains.travelplanner.sandbox import ROOM_TYPE_OK, Sandbox
 
 # Reasons a query is dropped, in the order they are checked.
 REASONS = ("unknown_city", "too_few_cities", "no_hotel", "too_few_restaurants", "too_few_attractions",

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 
-from imagine.evaluate.index import PARSE_MEMO, SandboxIndex, city_name, parse_entity
-from imagine.plan import DAY_NUMBER_KEYS, MEALS
-from imagine.sandbox import ROOM_TYPE_OK
+from imagine.domains.travelplanner.evaluate.index import PARSE_MEMO, SandboxIndex, city_name, parse_entity
+from imagine.domains.travelplanner.plan import DAY_NUMBER_KEYS, MEALS
+from imagine.domains.travelplanner.sandbox import ROOM_TYPE_OK
 
 _TRAVEL = re.compile(r"^\s*from\s+(.+?)\s+to\s+(.+?)\s*$", re.IGNORECASE | re.DOTALL)
 _FLIGHT_NUMBER = re.compile(r"flight\s*number\s*:\s*([A-Za-z0-9]+)", re.IGNORECASE)

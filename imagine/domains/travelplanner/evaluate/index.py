@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
-from imagine.sandbox import Sandbox
+from imagine.domains.travelplanner.sandbox import Sandbox
 
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 PARSE_MEMO = 65536  # parsed strings kept per parsing helper: plans repeat the same entity and city strings

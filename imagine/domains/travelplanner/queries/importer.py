@@ -14,8 +14,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from imagine.queries.schema import CONSTRAINT_KEYS, DAYS_CITIES, LEVELS, ROOM_TYPE_VALUES, TRANSPORTATION_VALUES
-from imagine.sandbox import CUISINES, HOUSE_RULES
+from imagine.domains.travelplanner.queries.schema import CONSTRAINT_KEYS, DAYS_CITIES, LEVELS, ROOM_TYPE_VALUES, TRANSPORTATION_VALUES
+from imagine.domains.travelplanner.sandbox import CUISINES, HOUSE_RULES
 
 
 class QueryImportError(ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 
-from imagine.evaluate.index import SandboxIndex
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex
 
 _LOCK = threading.Lock()
 _WORLDS: dict[int, tuple[SandboxIndex, "World"]] = {}

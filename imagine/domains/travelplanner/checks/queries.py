@@ -1,4 +1,4 @@
-"""Queries suite: the queries table (imagine.queries.schema.COLUMNS) and the TravelPlanner rules of a query.
+"""Queries suite: the queries table (imagine.domains.travelplanner.queries.schema.COLUMNS) and the TravelPlanner rules of a query.
 
 Checked: every column exists with its type; ids unique and non-null; split/source/level/constraint
 values in their sets; `date` holds `days` consecutive ISO dates, each a real calendar date (no
@@ -14,8 +14,8 @@ from __future__ import annotations
 import polars as pl
 
 from imagine.checks import MAX_TEXT, expect_columns, expect_text_lengths, finite, flag, gx, validate
-from imagine.queries.schema import COLUMNS, LEVELS, ROOM_TYPE_VALUES, SOURCES, TRANSPORTATION_VALUES
-from imagine.sandbox.tables import CUISINES, HOUSE_RULES
+from imagine.domains.travelplanner.queries.schema import COLUMNS, LEVELS, ROOM_TYPE_VALUES, SOURCES, TRANSPORTATION_VALUES
+from imagine.domains.travelplanner.sandbox.tables import CUISINES, HOUSE_RULES
 
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 SCALAR = {c: t for c, t in COLUMNS.items() if not isinstance(t, pl.List)}

@@ -1,8 +1,8 @@
-"""Sandbox suite: the six normalised tables (imagine.sandbox.tables.SCHEMA) and their cross-table rules.
+"""Sandbox suite: the six normalised tables (imagine.domains.travelplanner.sandbox.tables.SCHEMA) and their cross-table rules.
 
 What the real TravelPlanner data allows, and so what is checked:
 - cities are unique; flight numbers are unique (the evaluator looks a flight up by number);
-- distances have one row per (origin, dest) once `imagine.sandbox.clean` has removed the official
+- distances have one row per (origin, dest) once `imagine.domains.travelplanner.sandbox.clean` has removed the official
   file's duplicate pairs; restaurant/hotel/attraction names are NOT unique per city (real data repeats
   some), so no key is enforced there;
 - rows with `complete = True` have every field filled (that is what `complete` means);
@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from imagine.checks import expect_columns, flag, gx, validate
-from imagine.sandbox.tables import HOUSE_RULES, ROOM_TYPES, SCHEMA, TABLES
+from imagine.domains.travelplanner.sandbox.tables import HOUSE_RULES, ROOM_TYPES, SCHEMA, TABLES
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"

@@ -23,7 +23,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from imagine.sandbox.tables import SCHEMA
+from imagine.domains.travelplanner.sandbox.tables import SCHEMA
 
 SYNTHETIC_PREFIX = "F9"
 

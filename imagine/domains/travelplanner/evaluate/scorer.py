@@ -9,9 +9,9 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from imagine.evaluate import compat, strict
-from imagine.evaluate.index import SandboxIndex
-from imagine.sandbox import Sandbox
+from imagine.domains.travelplanner.evaluate import compat, strict
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+from imagine.domains.travelplanner.sandbox import Sandbox
 
 # Official check name -> the function implementing it, by that name, in `compat` and in `strict`.
 COMMONSENSE = {

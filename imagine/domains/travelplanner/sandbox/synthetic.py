@@ -5,7 +5,7 @@ centre (so in-state drives are short and cross-country ones long). Road distance
 1.15-1.35 (each direction noised separately, so "symmetric-ish"), duration at 75-100 km/h. One state
 (if `island_state`) has no road to any other state, and a seeded `unreachable_share` of other pairs
 has no road either (null distance, as in the official file). Flights come from
-`imagine.sandbox.flights.synthesize` over a seeded share of city pairs, every day of the window.
+`imagine.domains.travelplanner.sandbox.flights.synthesize` over a seeded share of city pairs, every day of the window.
 
 Every city gets all three room types, at least one hotel with minimum stay 1 and one without house
 rules, and restaurants covering every cuisine of CUISINES, so every query level (1/2/3 cities,
@@ -20,8 +20,8 @@ import math
 import numpy as np
 import polars as pl
 
-from imagine.sandbox.flights import choose_routes, date_window, synthesize
-from imagine.sandbox.tables import CUISINES, HOUSE_RULES, ROOM_TYPES, SCHEMA, TABLES
+from imagine.domains.travelplanner.sandbox.flights import choose_routes, date_window, synthesize
+from imagine.domains.travelplanner.sandbox.tables import CUISINES, HOUSE_RULES, ROOM_TYPES, SCHEMA, TABLES
 
 OTHER_CUISINES = ("Tea", "BBQ", "Seafood", "Cafe", "Desserts", "Pizza", "Bakery", "Fast Food")
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
-from imagine.evaluate.metrics import summarize
-from imagine.evaluate.scorer import QueryError, Scorer, normalize_query
+from imagine.domains.travelplanner.evaluate.metrics import summarize
+from imagine.domains.travelplanner.evaluate.scorer import QueryError, Scorer, normalize_query
+from imagine.domains.travelplanner.plan import DAY_NUMBER_KEYS
+from imagine.domains.travelplanner.sandbox import Sandbox
 from imagine.io import atomic_path
-from imagine.plan import DAY_NUMBER_KEYS
-from imagine.sandbox import Sandbox
 
 
 class InputError(ValueError):

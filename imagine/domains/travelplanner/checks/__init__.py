@@ -1,0 +1,1 @@
+"""TravelPlanner's Great Expectations suites (`sandbox`, `queries`), built on the generic `imagine.checks`."""
