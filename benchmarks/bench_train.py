@@ -1,7 +1,7 @@
 """Training speed of the student: SFT tokens/s, and one GRPO step split into generation and update.
 
     python benchmarks/bench_train.py [--model models/base] [--sft-steps 3] [--seq-len 512]
-                                     [--grpo-steps 2] [--completion-length 32] [--precision fp32|bf16]
+                                     [--grpo-steps 2] [--completion-length 32] [--precision fp32 bf16]
 
 SFT: real `SFTTrainer` steps (batch 1, the sft stage's trainer) on the samples of
 data/filtered/sft.parquet that fit --seq-len tokens (the stage's sft.max_length rule), else on
@@ -199,7 +199,8 @@ def main() -> int:
                         help="GRPO steps; the last is reported (default: %(default)s)")
     parser.add_argument("--completion-length", type=int, default=32,
                         help="GRPO max_completion_length (default: %(default)s)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="(default: %(default)s)")
+    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"),
+                        help="each precision is benched in turn, side by side (default: %(default)s)")
     parser.add_argument("--skip", choices=("sft", "grpo"), help="leave one part out")
     args = parser.parse_args()
     if not Path(args.model, "config.json").is_file():
@@ -219,10 +220,11 @@ def main() -> int:
     print(f"student {args.model}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{'CUDA' if torch.cuda.is_available() else 'CPU'}")
     with tempfile.TemporaryDirectory(prefix="bench_train.") as tmp:
-        if args.skip != "sft":
-            bench_sft(args.model, args.sft_steps, args.seq_len, args.precision, Path(tmp))
-        if args.skip != "grpo":
-            bench_grpo(args.model, args.grpo_steps, args.completion_length, args.precision, Path(tmp))
+        for precision in args.precision:
+            if args.skip != "sft":
+                bench_sft(args.model, args.sft_steps, args.seq_len, precision, Path(tmp))
+            if args.skip != "grpo":
+                bench_grpo(args.model, args.grpo_steps, args.completion_length, precision, Path(tmp))
     return 0
 
 

@@ -139,7 +139,8 @@ def run_saved_audit(args: argparse.Namespace) -> int:
 
 
 EVAL_DESCRIPTION = """\
-Score a TravelPlanner submission with the 8 commonsense and 5 hard checks.
+Score a benchmark submission with a domain's checker (--domain; default travelplanner: TravelPlanner's
+8 commonsense and 5 hard checks).
 
 QUERIES is TravelPlanner's query JSONL (one query object a line); PLANS its submission JSONL
 ({"idx", "query", "plan"}, idx 1-based, matched to the idx-th query; a query without a plan line
@@ -166,28 +167,29 @@ def add_eval(subparsers) -> None:
     parser.add_argument("--mode", choices=("compat", "strict"), default="strict", help="default: %(default)s")
     parser.add_argument("--out", required=True, metavar="V.jsonl", help="verdicts, one line per query")
     parser.add_argument("--summary", metavar="S.json", help="also write the metrics as JSON here")
+    parser.add_argument("--domain", default="travelplanner", help="the domain whose files these are (default: %(default)s)")
     parser.set_defaults(func=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from imagine.domains.travelplanner.evaluate.files import InputError, evaluate_files
-    from imagine.domains.travelplanner.sandbox import SandboxError
+    from imagine.domain import get_domain
     from imagine.io import write_json
 
     try:
-        summary = evaluate_files(args.queries, args.plans, args.sandbox, args.mode, args.out)
-    except (InputError, SandboxError) as exc:
+        domain = get_domain(args.domain)
+        summary, notes = domain.evaluate_files(args.queries, args.plans, args.sandbox, args.mode, args.out)
+    except ValueError as exc:  # bad input files (named with line and field), an unknown domain
         raise CLIError(str(exc)) from exc
     if args.summary:
         write_json(args.summary, summary)
     rows = [("overall", summary)] + [(level, summary["per_level"][level]) for level in summary["per_level"]]
-    keys = ("count", "delivery_rate", "commonsense_micro", "commonsense_macro", "hard_micro", "hard_macro",
+    keys = ("count", "delivery_rate", *(f"{g}_{k}" for g in domain.groups for k in ("micro", "macro")),
             "final_pass_rate")
-    table = [tuple([name] + [round(stats[k], 4) if k != "count" else stats[k] for k in keys])
+    table = [tuple([name] + [round(stats[k], 4) if k != "count" and stats[k] is not None else stats[k] for k in keys])
              for name, stats in rows if stats["count"]]
     print(f"mode: {args.mode}; verdicts written to {args.out}")
-    found = [f"{key!r} in {count} plans" for key, count in summary["day_keys"].items() if count]
-    print(f"day numbers read from {' and '.join(found) if found else 'no plan'}")
+    for note in notes:
+        print(note)
     print_rows(["level", *keys], table, "table")
     return EXIT_OK
 
@@ -204,7 +206,7 @@ COMMANDS: list[Callable] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imagine",
-        description="IMAGINE on TravelPlanner: tools around the DVC pipeline "
+        description="IMAGINE (TravelPlanner and other planning domains): tools around the DVC pipeline "
         "(run the pipeline itself with `dvc repro`).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1,14 +1,14 @@
 """Evaluation of every model on query splits, with the one shared scorer, in both modes.
 
 The students (checkpoint folders: base, SFT at `sft.rl_init_step`, GRPO final, any other) get the
-Reasoner's prompt for each query (`imagine.domains.travelplanner.prompts`, same reference caps as the traces) and
-generate through the `generate()` interface and the call cache; the MAS teacher's answers are read
-back from its traces. Every answer is parsed (`imagine.answer.parse_output`), scored by
-`imagine.domains.travelplanner.evaluate.Scorer` in strict and compat mode, and given the GRPO reward (strict), so the
-numbers here mean exactly what they mean in the filter and the reward.
+Reasoner's prompt for each query (the domain's prompts, built as for the traces) and generate through
+the `generate()` interface and the call cache; the MAS teacher's answers are read back from its
+traces. Every answer is parsed (`imagine.answer.parse_output`), scored by the domain's checker in each
+of its modes, and given the GRPO reward (strict), so the numbers here mean exactly what they mean in
+the filter and the reward.
 
-Per (model, query set): TravelPlanner's metrics per mode (`imagine.domains.travelplanner.evaluate.metrics.summarize`:
-delivery rate, commonsense/hard micro/macro, final pass rate, per level), plus
+Per (model, query set): the benchmark metrics per mode (`imagine.metrics.summarize`: delivery rate,
+micro/macro per check group, final pass rate, per level; per-check pass rates), plus
 - format_failure_rate: answers without `<think>...</think>` + a JSON plan (generation errors included);
 - reflection_rate: answers whose think block holds a non-empty reflection (teacher: the Reflector ran);
 - lazy_reflection_rate: the reflection says "No errors." yet the plan fails strict
@@ -30,35 +30,37 @@ from pathlib import Path
 import polars as pl
 
 from imagine.answer import format_answer, parse_output
-from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, LEVELS, MODES, Scorer, applicable_hard, normalize_query
-from imagine.domains.travelplanner.evaluate.metrics import summarize
-from imagine.mas.schema import CS_COLUMNS, HARD_COLUMNS
-from imagine.domains.travelplanner.queries.schema import to_travelplanner
+from imagine.metrics import per_check, summarize
 from imagine.stats import mean_ci, paired_difference
 from imagine.train.rewards import Reward
 
 TEACHER = "teacher"
 _NO_ERRORS = re.compile(r"^\W*no errors?\b", re.IGNORECASE)
 
-EVALS: dict[str, pl.DataType] = {
-    "model": pl.String, "mode": pl.String, "split": pl.String, "query_id": pl.String, "idx": pl.Int64,
-    "level": pl.String, "days": pl.Int64, "sample": pl.Int64, "output": pl.String, "parse_error": pl.String,
-    "generation_error": pl.String, "plan": pl.String, "delivered": pl.Boolean, "reflected": pl.Boolean,
-    "lazy_reflection": pl.Boolean, "reward": pl.Float64,
-    **{column: pl.Boolean for column in CS_COLUMNS}, **{column: pl.Boolean for column in HARD_COLUMNS},
-    "final_pass": pl.Boolean, "tokens_out": pl.Int64,
-}
+
+
+def evals_schema(domain) -> dict[str, pl.DataType]:
+    """The evals columns, in order: one row per (model, mode, split, query, sample)."""
+    return {
+        "model": pl.String, "mode": pl.String, "split": pl.String, "query_id": pl.String, "idx": pl.Int64,
+        "level": pl.String, **domain.query_columns.get("evals", {}), "sample": pl.Int64, "output": pl.String,
+        "parse_error": pl.String, "generation_error": pl.String, "plan": pl.String, "delivered": pl.Boolean,
+        "reflected": pl.Boolean, "lazy_reflection": pl.Boolean, "reward": pl.Float64,
+        **{column: pl.Boolean for column in (*domain.check_columns, *domain.compat_columns)},
+        "final_pass": pl.Boolean, "tokens_out": pl.Int64,
+    }
 
 
 @dataclass
 class QuerySet:
-    """The queries one model is evaluated on, with the scorers of their sandbox."""
+    """The queries one model is evaluated on, with the checkers (one per mode) of their world."""
 
     name: str
     rows: list[dict]  # queries-table rows (flat columns), in idx order
-    scorers: dict[str, Scorer]
+    domain: object  # imagine.domain.Domain
+    checkers: dict[str, object]  # mode -> the domain's checker
     reward: Reward
-    index: object  # imagine.domains.travelplanner.evaluate.index.SandboxIndex, for the prompts' reference information
+    world: object  # the domain's world, for the prompts
 
 
 @dataclass
@@ -74,24 +76,21 @@ class Answer:
     judged_ok: bool | None = None  # teacher: both judges said "No errors."
 
 
-@dataclass
-class Scored:
-    rows: list[dict] = field(default_factory=list)
-    pairs: dict[str, list] = field(default_factory=lambda: {mode: [] for mode in MODES})
-
-
 def score_answers(model: str, qset: QuerySet, answers: list[list[Answer]]) -> tuple[list[dict], dict]:
     """answers[i] are the answers to qset.rows[i]; returns the evals rows and the metrics."""
-    scored = Scored()
+    domain = qset.domain
+    columns = {**domain.check_columns, **domain.compat_columns}
+    rows: list[dict] = []
+    items: dict[str, list] = {mode: [] for mode in qset.checkers}
     texts: list[str] = []
     by_query: list[list[str]] = []
     counts = {"answers": 0, "format_failures": 0, "reflected": 0, "lazy": 0, "generation_errors": 0,
               "tokens_out": 0, "cache_hits": 0}
     rewards: list[float] = []
     for row, row_answers in zip(qset.rows, answers):
-        tp = to_travelplanner(row)
-        query = normalize_query(tp)
-        query_json = json.dumps(tp, ensure_ascii=False)
+        record = domain.record(row)
+        query_json = json.dumps(record, ensure_ascii=False, sort_keys=True)
+        applicable = {mode: checker.applicable(record) for mode, checker in qset.checkers.items()}
         by_query.append([a.text or "" for a in row_answers])
         for answer in row_answers:
             parsed = parse_output(answer.text if answer.text is not None else "")
@@ -108,40 +107,40 @@ def score_answers(model: str, qset: QuerySet, answers: list[list[Answer]]) -> tu
             counts["cache_hits"] += answer.cached
             rewards.append(reward)
             texts.append(answer.text or "")
-            for mode in MODES:
-                verdict = qset.scorers[mode].score(query, parsed.plan)
+            for mode, checker in qset.checkers.items():
+                verdict = checker.score(record, parsed.plan)
                 lazy = bool(parsed.ok and says_ok and not verdict.final_pass)
                 if mode == "strict":
                     counts["lazy"] += lazy
-                scored.pairs[mode].append((query, verdict))
-                scored.rows.append({
+                items[mode].append((row["level"], applicable[mode], verdict))
+                rows.append({
                     "model": model, "mode": mode, "split": qset.name, "query_id": row["query_id"],
-                    "idx": row["idx"], "level": row["level"], "days": row["days"], "sample": answer.sample,
+                    "idx": row["idx"], "level": row["level"], **domain.columns(row, "evals"), "sample": answer.sample,
                     "output": answer.text, "parse_error": parsed.error, "generation_error": answer.error,
                     "plan": json.dumps(parsed.plan, ensure_ascii=False) if parsed.ok else None,
                     "delivered": verdict.delivered, "reflected": reflected, "lazy_reflection": lazy,
                     "reward": reward,
-                    **{col: verdict.commonsense.get(check) for col, check in CS_COLUMNS.items()},
-                    **{col: verdict.hard.get(check) for col, check in HARD_COLUMNS.items()},
+                    **{col: verdict.groups.get(group, {}).get(check) for col, (group, check) in columns.items()},
                     "final_pass": verdict.final_pass, "tokens_out": answer.tokens_out,
                 })
     n = max(counts["answers"], 1)
     metrics = {
         "queries": len(qset.rows), "answers": counts["answers"],
-        **{mode: {**summarize(scored.pairs[mode]), "per_check": per_check_rates(scored.pairs[mode]),
-                  "final_pass_ci95": mean_ci(list(per_query(scored.rows, "final_pass", mode).values()))["ci95"]}
-           for mode in MODES},
+        **{mode: {**summarize(items[mode], domain.levels, tuple(checker.groups)),
+                  "per_check": per_check(items[mode], checker.groups),
+                  "final_pass_ci95": mean_ci(list(per_query(rows, "final_pass", mode).values()))["ci95"]}
+           for mode, checker in qset.checkers.items()},
         "format_failure_rate": counts["format_failures"] / n,
         "reflection_rate": counts["reflected"] / n,
         "lazy_reflection_rate": counts["lazy"] / n,
         "mean_reward": sum(rewards) / n,
-        "reward_ci95": mean_ci(list(per_query(scored.rows, "reward").values()))["ci95"],
+        "reward_ci95": mean_ci(list(per_query(rows, "reward").values()))["ci95"],
         "generation_errors": counts["generation_errors"],
         "cache_hits": counts["cache_hits"],
         "tokens_out_mean": counts["tokens_out"] / n,
         "diversity": diversity(texts, by_query),
     }
-    return scored.rows, metrics
+    return rows, metrics
 
 
 def per_query(rows: list[dict], column: str, mode: str = "strict") -> dict[str, float]:
@@ -164,17 +163,6 @@ def compare(rows: list[dict], pairs: list[list[str]], set_name: str) -> dict:
         out[f"{a}-{b}"] = {column: paired_difference(per_query(of[a], column), per_query(of[b], column))
                            for column in ("reward", "final_pass")}
     return out
-
-
-def per_check_rates(pairs: list) -> dict[str, float | None]:
-    """Share of answers passing each check, over the queries it applies to (hard: the constrained ones)."""
-    rates: dict[str, float | None] = {}
-    for check in COMMONSENSE_CHECKS:
-        rates[check] = sum(v.commonsense.get(check) is True for _, v in pairs) / len(pairs) if pairs else None
-    for check in HARD_CHECKS:
-        applies = [(q, v) for q, v in pairs if check in applicable_hard(q)]
-        rates[check] = sum(v.hard.get(check) is True for _, v in applies) / len(applies) if applies else None
-    return rates
 
 
 def _ngrams(text: str, n: int = 4) -> list[tuple[str, ...]]:
@@ -251,7 +239,7 @@ def teacher_answers(traces: pl.DataFrame, qset: QuerySet) -> tuple[list[list[Ans
     return answers, missing
 
 
-def plot_rows(metrics: dict[str, dict], set_name: str) -> tuple[list[dict], list[dict]]:
+def plot_rows(metrics: dict[str, dict], set_name: str, levels: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
     """Rows of the comparison plots (strict mode): final pass rate per model and level, and the
     pass rate of every check per model. `metrics` maps model -> its report."""
     by_level, by_check = [], []
@@ -259,7 +247,7 @@ def plot_rows(metrics: dict[str, dict], set_name: str) -> tuple[list[dict], list
         if set_name not in report["sets"]:
             continue
         strict = report["sets"][set_name]["strict"]
-        for level in ("all", *LEVELS):
+        for level in ("all", *levels):
             rates = strict if level == "all" else strict["per_level"][level]
             if rates.get("count"):
                 by_level.append({"model_level": f"{model} / {level}", "model": model, "level": level,
@@ -270,21 +258,6 @@ def plot_rows(metrics: dict[str, dict], set_name: str) -> tuple[list[dict], list
                 by_check.append({"model_check": f"{model} / {check}", "model": model, "check": check,
                                  "pass_rate": rate})
     return by_level, by_check
-
-
-def submission_lines(qset: QuerySet, answers: list[list[Answer]]) -> list[str]:
-    """TravelPlanner submission JSONL (first sample per query): {"idx", "query", "plan"}, idx 1-based
-    in the order of `qset.rows` (the order of the query file written beside it)."""
-    lines = []
-    for position, (row, row_answers) in enumerate(zip(qset.rows, answers), 1):
-        parsed = parse_output(row_answers[0].text or "")
-        lines.append(json.dumps({"idx": position, "query": row["query"], "plan": parsed.plan}, ensure_ascii=False))
-    return lines
-
-
-def query_lines(qset: QuerySet) -> list[str]:
-    """The query file matching `submission_lines` (TravelPlanner query JSONL) for `imagine eval`."""
-    return [json.dumps(to_travelplanner(row), ensure_ascii=False) for row in qset.rows]
 
 
 def write_text_lines(path: Path, lines: list[str]) -> None:

@@ -13,7 +13,7 @@ the traces whose final plan passes every strict check (plus the optional conditi
 Every trace is either kept or counted under exactly one drop reason (`DROP_REASONS`, checked in
 that order), so `kept + sum(dropped) == len(traces)`. GRPO prompts come from the queries table
 (`grpo_source: train_queries`) or from the kept traces (`kept_traces`), with the same student prompt
-and the query fields the reward's scorer needs (`query_json`).
+and the query the reward's checker reads (`query_json`, the domain's record).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ NO_ERRORS = "No errors."
 # Drop reasons, in the order they are tested: a trace is counted under the first that applies.
 DROP_REASONS = (
     "no_prompt",              # no reasoner turn with a system+user prompt for this query
-    "parse_error",            # no reasoning text, or no final plan that parses as a JSON list of days
+    "parse_error",            # no reasoning text, or no final answer that parses as a JSON list
     "reflector_parse_error",  # reflected, but the reflection is empty or the reflector's output did not parse
     "lazy_reflection",        # drop_lazy and lazy_reflection: both judges said "No errors." yet the plan fails
     "not_final_pass",         # the final plan fails some strict check
@@ -51,15 +51,16 @@ SFT_COLUMNS: dict[str, pl.DataType] = {
     "query_id": pl.String, "split": pl.String, "level": pl.String, "prompt": pl.List(MESSAGE),
     "completion": pl.List(MESSAGE), "tokens": pl.Int64, "reflected": pl.Boolean,
 }
-GRPO_COLUMNS: dict[str, pl.DataType] = {
-    "query_id": pl.String, "split": pl.String, "level": pl.String, "prompt": pl.List(MESSAGE),
-    "query_json": pl.String, "org": pl.String, "dest": pl.String, "days": pl.Int64,
-    "visiting_city_number": pl.Int64, "people_number": pl.Int64, "budget": pl.Int64,
-    "prompt_tokens": pl.Int64,
-}
-# The TravelPlanner query fields the reward's scorer reads (imagine.domains.travelplanner.evaluate.normalize_query).
-QUERY_FIELDS = ("org", "dest", "days", "visiting_city_number", "date", "people_number", "budget", "level",
-                "local_constraint")
+
+
+def grpo_schema(domain) -> dict[str, pl.DataType]:
+    """grpo_prompts columns: ids, the student's prompt, the query as JSON for the reward's checker, the
+    domain's flat query columns, the prompt's token count."""
+    return {
+        "query_id": pl.String, "split": pl.String, "level": pl.String, "prompt": pl.List(MESSAGE),
+        "query_json": pl.String, **domain.query_columns.get("grpo_prompts", {}), "prompt_tokens": pl.Int64,
+    }
+
 
 Tokenizer = object  # a transformers tokenizer with a chat template, or None (approximate count)
 PromptBuilder = Callable[[dict], list]  # a queries row -> the Reasoner's system + user messages
@@ -120,13 +121,14 @@ class FilterResult:
     grpo_dropped: dict[str, int]            # every GRPO_DROP_REASONS key
     grpo_built: int = 0                     # GRPO prompts made by the prompt builder (query without a reasoner turn)
     examples: dict[str, list[str]] = field(default_factory=dict)  # reason -> a few dropped query_ids
+    levels: tuple[str, ...] = ("easy", "medium", "hard")  # the domain's
 
     def metrics(self) -> dict:
         """The JSON the stage writes to reports/filter.json."""
         total = self.sft.height + sum(self.dropped.values())
         tokens = self.sft["tokens"]
         by_level = {}
-        for level in ("easy", "medium", "hard"):
+        for level in self.levels:
             rows = self.sft.filter(pl.col("level") == level)
             by_level[level] = {"kept": rows.height, "reflected": int(rows["reflected"].sum())}
         return {
@@ -147,7 +149,7 @@ class FilterResult:
                 "dropped": dict(self.grpo_dropped),
                 "per_split": {s: int(n) for s, n in self.grpo["split"].value_counts().iter_rows()},
                 "per_level": {lv: int(self.grpo.filter(pl.col("level") == lv).height)
-                              for lv in ("easy", "medium", "hard")},
+                              for lv in self.levels},
                 "built_prompts": self.grpo_built,
                 "prompt_tokens": _stats(self.grpo["prompt_tokens"]),
             },
@@ -362,28 +364,14 @@ def build_sft(traces: pl.DataFrame, turns: pl.DataFrame | None, config: FilterCo
 # -------------------------------------------------------------------------------------- GRPO
 
 
-def query_record(row: dict) -> dict:
-    """A queries-table row -> the TravelPlanner query dict the reward's scorer reads."""
-    from imagine.domains.travelplanner.queries.schema import local_constraint
-
-    return {
-        "org": row["org"], "dest": row["dest"], "days": int(row["days"]),
-        "visiting_city_number": int(row["visiting_city_number"]), "date": list(row["date"]),
-        "people_number": int(row["people_number"]), "budget": int(row["budget"]), "level": row["level"],
-        "local_constraint": local_constraint(row),
-    }
-
-
-def build_grpo(queries: pl.DataFrame, prompts: dict[tuple, list], config: FilterConfig, tokenizer=None, *,
+def build_grpo(queries: pl.DataFrame, prompts: dict[tuple, list], config: FilterConfig, domain, tokenizer=None, *,
                kept: pl.DataFrame | None = None,
                prompt_builder: PromptBuilder | None = None) -> tuple[pl.DataFrame, dict[str, int], int]:
     """GRPO prompts: one row per query of `config.grpo_splits` (train_queries) or per kept SFT sample
     (kept_traces). The prompt is the reasoner turn's prompt when the query has one, else
-    `prompt_builder(query row)` (imagine.domains.travelplanner.prompts, the same function the Reasoner's prompt came from)."""
-    from imagine.domains.travelplanner.evaluate import QueryError, normalize_query
-
-    _require(queries, ("query_id", "split", "org", "dest", "days", "visiting_city_number", "date",
-                       "people_number", "budget", "level"), "queries")
+    `prompt_builder(query row)` (the domain's Reasoner prompt, the one the teacher's prompt came from).
+    The reward's checker reads `query_json`, the domain's record of the query."""
+    _require(queries, ("query_id", "split", "level", *domain.query_columns.get("grpo_prompts", {})), "queries")
     if config.grpo_source == "kept_traces":
         wanted = kept.select("split", "query_id") if kept is not None else pl.DataFrame(
             schema={"split": pl.String, "query_id": pl.String})
@@ -406,10 +394,12 @@ def build_grpo(queries: pl.DataFrame, prompts: dict[tuple, list], config: Filter
         if prompt is None:
             dropped["no_prompt"] += 1
             continue
-        record = query_record(row)
         try:
-            normalize_query(record)
-        except QueryError:
+            record = domain.record(row)
+            bad = domain.record_problem(record, row)
+        except (ValueError, TypeError, KeyError):
+            bad = True
+        if bad:
             dropped["bad_query"] += 1
             continue
         candidates.append((row, prompt, record))
@@ -421,25 +411,22 @@ def build_grpo(queries: pl.DataFrame, prompts: dict[tuple, list], config: Filter
             continue
         out.append({"query_id": row["query_id"], "split": row["split"], "level": row["level"], "prompt": prompt,
                     "query_json": json.dumps(record, ensure_ascii=False, sort_keys=True),
-                    "org": row["org"], "dest": row["dest"], "days": int(row["days"]),
-                    "visiting_city_number": int(row["visiting_city_number"]),
-                    "people_number": int(row["people_number"]), "budget": int(row["budget"]),
-                    "prompt_tokens": n})
-    return pl.DataFrame(out, schema=GRPO_COLUMNS), dict(dropped), built
+                    **domain.columns(row, "grpo_prompts"), "prompt_tokens": n})
+    return pl.DataFrame(out, schema=grpo_schema(domain)), dict(dropped), built
 
 
 # ------------------------------------------------------------------------------------- whole
 
 
 def filter_traces(traces: pl.DataFrame, turns: pl.DataFrame | None, queries: pl.DataFrame,
-                  config: FilterConfig, tokenizer=None, *,
+                  config: FilterConfig, domain, tokenizer=None, *,
                   prompt_builder: PromptBuilder | None = None) -> FilterResult:
     """Traces (+ turns for the prompts, + queries for GRPO) -> the SFT and GRPO frames and the counts."""
     sft, dropped, examples = build_sft(traces, turns, config, tokenizer)
     prompts = reasoner_prompts(turns, traces)
-    grpo, grpo_dropped, built = build_grpo(queries, prompts, config, tokenizer, kept=sft,
+    grpo, grpo_dropped, built = build_grpo(queries, prompts, config, domain, tokenizer, kept=sft,
                                            prompt_builder=prompt_builder)
-    return FilterResult(sft, grpo, dropped, grpo_dropped, built, examples)
+    return FilterResult(sft, grpo, dropped, grpo_dropped, built, examples, tuple(domain.levels))
 
 
 def prompt_drift(prompts: dict[tuple, list], queries: pl.DataFrame, prompt_builder: PromptBuilder,
@@ -468,4 +455,4 @@ def _require(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:
 
 __all__ = ["DROP_REASONS", "FilterConfig", "FilterError", "FilterResult", "GRPO_DROP_REASONS", "GRPO_SOURCES",
            "NO_ERRORS", "build_grpo", "build_sft", "completion_text", "count_tokens", "filter_traces",
-           "parse_messages", "prompt_drift", "query_record", "reasoner_prompts"]
+           "grpo_schema", "parse_messages", "prompt_drift", "reasoner_prompts"]

@@ -1,7 +1,10 @@
 """The declared schema of params.yaml, checked before a stage does any work.
 
-Every section a stage reads (`sandbox`, `queries`, `traces`, `base_model`, `filter`) is declared here
-key by key: its type, range or choices, whether it may be null and whether it is required.
+Every section a stage reads is declared key by key: its type, range or choices, whether it may be null
+and whether it is required. The generic sections (`base_model`, `filter`, `evaluate`, most of `traces`)
+are declared here; the domain that the top-level `domain:` names (TravelPlanner when absent) declares
+its own (`sandbox`, `queries`, its teacher's `rules` keys and any `traces` keys of its own) with the
+same building blocks, in `imagine/domains/<name>/params.py`.
 `validate_params(params, sections)` checks the named sections and raises `ParamsError` with one
 line naming the first bad key path, e.g.
 
@@ -242,60 +245,10 @@ class Section(Spec):
 SEED = Int(0)
 PATH = Str(what="a path (non-empty string)")
 RATE = Num(0, 1)
-CUISINE_COUNT = 7       # imagine.domains.travelplanner.sandbox.tables.CUISINES
-MAX_PEOPLE = 8
-STYLES = ("request", "statement", "imperative")  # imagine.domains.travelplanner.queries.text.STYLES
-MISTAKES = ("repeated_restaurant", "wrong_city_restaurant", "budget_overrun", "min_nights_violation",
-            "conflicting_transport", "invented_entity", "wrong_room_type", "house_rule_violation",
-            "missing_day", "malformed_json")  # imagine.domains.travelplanner.rules.MISTAKES
 BACKENDS = ("rules", "transformers", "openai", "vllm")   # imagine.llm.registry.BACKENDS
 
 
-def _max_multi_city(section: dict) -> str | None:
-    states, multi = section.get("states", 12), section.get("multi_city_states", 8)
-    if multi > states:
-        return f".multi_city_states: expected at most states ({states}), got {multi}"
-    return None
-
-
-def _flight_window(section: dict) -> str | None:
-    start, end = section.get("start", "2022-03-01"), section.get("end", "2022-03-31")
-    if str(end) < str(start):
-        return f".end: expected a date on or after start ({start}), got {_show(end)}"
-    return None
-
-
-SANDBOX = Section({
-    "source": Str(("travelplanner", "synthetic")),
-    "travelplanner_dir": PATH,
-    "drop_orphans": Bool(),
-    "flights": Section({
-        "complete": Bool(), "start": Date(), "end": Date(), "min_km": Num(0), "route_fraction": RATE,
-        "per_day": Int(1), "seed": SEED, "max_rows": Int(1),
-    }, rules=[_flight_window], null_ok=True),
-    "synthetic": Section({
-        "seed": SEED, "states": Int(1), "cities_per_state": Range(Int(1), single=True),
-        "multi_city_states": Int(1), "hotels_per_city": Range(Int(5), single=True),
-        "restaurants_per_city": Range(Int(CUISINE_COUNT), single=True),
-        "attractions_per_city": Range(Int(1), single=True), "unreachable_share": RATE, "island_state": Bool(),
-        "route_fraction": RATE,
-    }, rules=[_max_multi_city], null_ok=True),
-})
-
-_PEOPLE = Section({"medium": Range(Int(1, MAX_PEOPLE)), "hard": Range(Int(1, MAX_PEOPLE))},
-                  required=("medium", "hard"))
-_CUISINES = Section({"medium": Range(Int(1, CUISINE_COUNT)), "hard": Range(Int(1, CUISINE_COUNT))},
-                    required=("medium", "hard"))
-
-
-class _DaysKey(Spec):
-    expected = "a trip length among 3, 5, 7"
-
-    def ok(self, value):
-        return str(value) in ("3", "5", "7") and not isinstance(value, bool)
-
-
-def _positive_weights(name: str):
+def positive_weights(name: str):
     def rule(section: dict) -> str | None:
         weights = section.get(name)
         if weights is not None and not any(v > 0 for v in weights.values()):
@@ -303,24 +256,6 @@ def _positive_weights(name: str):
         return None
     return rule
 
-
-QUERIES = Section({
-    "seed": SEED,
-    "sandbox": PATH,
-    "counts": Map(Str(what="a split name"), Int(0)),
-    "import": Opt(List(Section({"path": PATH, "split": Str(what="a split name")}, required=("path", "split")))),
-    "levels": Map(Str(("easy", "medium", "hard")), Num(0), min_len=1),
-    "days": Map(_DaysKey(), Num(0), min_len=1),
-    "people": _PEOPLE,
-    "cuisines": _CUISINES,
-    "date_window": Opt(Range(Date())),
-    "budget_slack": Range(Num(0), single=True),
-    "budget_round": Int(1),
-    "templates": Opt(List(Str(STYLES), min_len=1)),
-    "attractions_per_day": Int(1),
-    "candidate_cities": Int(1),
-    "max_attempts": Int(1),
-}, rules=[_positive_weights("levels"), _positive_weights("days")])
 
 FILTER = Section({
     "require_reflection": Bool(),
@@ -357,9 +292,7 @@ _ROLE_COMMON = {
     "batch_size": Opt(Int(1)),
 }
 _DICT = Opt(Map(Str(what="a string"), Any()))
-_BACKEND_KEYS = {
-    "rules": {"seed": SEED, "mistakes": Opt(Map(Str(MISTAKES), RATE)), "miss_rate": RATE, "false_alarm_rate": RATE,
-              "format_error_rate": RATE, "fix_failure_rate": RATE, "latency_ms": Num(0)},
+_BACKEND_KEYS = {  # the `rules` keys are the domain teacher's (Domain.params_schema()["rules"])
     "transformers": {"device": Str(("auto", "cpu", "cuda")), "dtype": Str(("auto", "float32", "bfloat16", "float16")),
                      "threads": Opt(Int(1)), "attn_implementation": Opt(Str(what="a string")),
                      "engine": Str(("auto", "lean", "generate"))},
@@ -378,6 +311,12 @@ _BACKEND_REQUIRED = {"rules": (), "transformers": ("model",), "openai": ("model"
 
 
 class Role(Spec):
+    """One traces role (or evaluate.generation): a backend spec whose allowed keys depend on `backend`;
+    `rules` takes the domain teacher's keys."""
+
+    def __init__(self, rules: dict | None = None):
+        self.rules = rules or {}
+
     def check(self, value, path, source):
         if not isinstance(value, dict):
             raise ParamsError(f"{source}: {path}: expected a mapping (a backend spec), got {_show(value)}")
@@ -385,7 +324,7 @@ class Role(Spec):
             raise ParamsError(f"{source}: {path}.backend: required key is missing")
         _ROLE_COMMON["backend"].check(value["backend"], f"{path}.backend", source)
         backend = value["backend"]
-        fields = {**_ROLE_COMMON, **_BACKEND_KEYS[backend]}
+        fields = {**_ROLE_COMMON, **(self.rules if backend == "rules" else _BACKEND_KEYS[backend])}
         for key in value:
             if key in ("api_key", "key", "token"):
                 raise ParamsError(f"{source}: {path}.{key}: keys never go in params; name an environment "
@@ -405,18 +344,22 @@ def _roles_complete(roles: dict) -> str | None:
     return None
 
 
-TRACES = Section({
-    "splits": Opt(List(Str(what="a split name"), min_len=1)),
-    "queries": PATH,
-    "sandbox": PATH,
-    "cache": PATH,
-    "seed": SEED,
-    "limit": Opt(Int(0)),
-    "reference": Section({"flights_per_leg": Int(0), "hotels": Int(0), "restaurants": Int(0),
-                          "attractions": Int(0)}, null_ok=True),
-    "roles": Section({name: Role() for name in ("reasoner", "judge", "judge_1", "judge_2", "reflector")},
-                     rules=[_roles_complete]),
-}, required=("roles",))
+def traces_section(domain_schema: dict) -> Section:
+    """`traces:` for a domain: the generic keys, the domain's own (e.g. TravelPlanner's `reference`), and
+    roles whose `rules` backend takes the domain teacher's keys."""
+    role = Role(domain_schema.get("rules"))
+    return Section({
+        "splits": Opt(List(Str(what="a split name"), min_len=1)),
+        "queries": PATH,
+        "sandbox": PATH,
+        "cache": PATH,
+        "seed": SEED,
+        "limit": Opt(Int(0)),
+        **domain_schema.get("traces", {}),
+        "roles": Section({name: role for name in ("reasoner", "judge", "judge_1", "judge_2", "reflector")},
+                         rules=[_roles_complete]),
+    }, required=("roles",))
+
 
 class Generation(Spec):
     """evaluate.generation: a traces role without `model` (each evaluated model names its checkpoint)
@@ -453,27 +396,41 @@ EVALUATE = Section({
     "generation": Generation(),
     "cache": PATH,
     "compare": Opt(List(List(Str(pattern=r"[A-Za-z0-9_.-]+", what="a model name"), min_len=2))),
-    "travelplanner": Opt(Section({"name": Str(pattern=r"[A-Za-z0-9_.-]+", what="a set name"), "queries": PATH,
-                                  "sandbox": PATH}, required=("name", "queries", "sandbox"))),
+    "official": Opt(Section({"name": Str(pattern=r"[A-Za-z0-9_.-]+", what="a set name"), "queries": PATH,
+                             "sandbox": PATH}, required=("name", "queries", "sandbox"))),
 }, required=("models", "generation"))
 
-SCHEMA: dict[str, Section] = {
-    "sandbox": SANDBOX, "queries": QUERIES, "traces": TRACES, "base_model": BASE_MODEL, "filter": FILTER,
-    "evaluate": EVALUATE,
+# Sections every domain shares; `domain` names the domain, whose schema supplies `sandbox`, `queries`
+# and the domain parts of `traces` (see `schema_for`).
+DOMAIN_SECTIONS = ("sandbox", "queries", "traces")
+SCHEMA: dict[str, Spec | None] = {
+    **dict.fromkeys(DOMAIN_SECTIONS), "base_model": BASE_MODEL, "filter": FILTER, "evaluate": EVALUATE,
 }
 
 
-def validate_params(params: dict, sections: list[str], source: str = "params.yaml") -> None:
+def schema_for(domain) -> dict[str, Spec]:
+    """SCHEMA with the sections of `domain` (an imagine.domain.Domain): its sandbox, queries and traces."""
+    own = domain.params_schema()
+    return {**SCHEMA, "sandbox": own["sandbox"], "queries": own["queries"], "traces": traces_section(own)}
+
+
+def validate_params(params: dict, sections: list[str], source: str = "params.yaml", domain=None) -> None:
     """Check `sections` of `params` (a loaded params file) against SCHEMA; raise ParamsError with one
     line naming the first bad key path. Sections not named are ignored; a missing section is checked
-    as an empty mapping (so its required keys are reported). A dotted name checks one sub-tree."""
+    as an empty mapping (so its required keys are reported). A dotted name checks one sub-tree. The
+    domain sections (sandbox, queries, traces) need the `domain` whose schema declares them
+    (`imagine.domain.domain_of(params)`)."""
     if not isinstance(params, dict):
         raise ParamsError(f"{source}: expected a mapping of sections, got {_show(params)}")
+    heads = {name.split(".")[0] for name in sections}
+    if heads & set(DOMAIN_SECTIONS) and domain is None:
+        raise ValueError(f"sections {sorted(heads & set(DOMAIN_SECTIONS))} are the domain's: pass domain=")
+    schema = schema_for(domain) if domain is not None else SCHEMA
     for name in sections:
         head, *rest = name.split(".")
-        if head not in SCHEMA:
-            raise ValueError(f"no declared params schema for section {head!r} (known: {sorted(SCHEMA)})")
-        spec, value, path = SCHEMA[head], params.get(head), head
+        if head not in schema:
+            raise ValueError(f"no declared params schema for section {head!r} (known: {sorted(schema)})")
+        spec, value, path = schema[head], params.get(head), head
         if value is None:
             value = {}
         for part in rest:
@@ -487,8 +444,9 @@ def validate_params(params: dict, sections: list[str], source: str = "params.yam
         spec.check(value, path, source)
 
 
-def load_params(path: str = "params.yaml", sections: list[str] = ()) -> dict:
-    """Read a params file and validate `sections`; an unreadable file is a ParamsError too."""
+def load_params(path: str = "params.yaml", sections: list[str] = (), domain_of=None) -> dict:
+    """Read a params file and validate `sections` (the domain's with `domain_of(params)`, e.g.
+    imagine.domain.domain_of); an unreadable file is a ParamsError too."""
     import yaml
 
     try:
@@ -498,16 +456,17 @@ def load_params(path: str = "params.yaml", sections: list[str] = ()) -> dict:
         raise ParamsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    validate_params(params, list(sections), source=str(path))
+    domain = domain_of(params, str(path)) if domain_of is not None else None
+    validate_params(params, list(sections), source=str(path), domain=domain)
     return params
 
 
-def params_or_exit(path: str, sections: list[str], stage: str) -> dict:
+def params_or_exit(path: str, sections: list[str], stage: str, domain_of=None) -> dict:
     """For stage scripts: the validated params, or one line on stderr and exit 1 before any work."""
     import sys
 
     try:
-        return load_params(path, sections)
+        return load_params(path, sections, domain_of)
     except ParamsError as exc:
         print(f"{stage}: {exc}", file=sys.stderr)
         print(f"{stage}: nothing written", file=sys.stderr)

@@ -15,14 +15,19 @@ import json
 import subprocess
 from pathlib import Path
 
-from imagine.domains.travelplanner.evaluate import LEVELS
-
 MODEL_ORDER = ("base", "sft", "grpo", "teacher")
-STUDENT_METRICS = ("delivery_rate", "commonsense_micro", "commonsense_macro", "hard_micro", "hard_macro",
-                   "final_pass_rate")
-CURVES = {"sft": ("loss", "mean_token_accuracy", "learning_rate"),
-          "grpo": ("reward", "reward_format", "reward_commonsense", "reward_hard", "reward_reflection",
-                   "frac_reward_zero_std", "kl", "completion_length")}
+
+
+def student_metrics(groups) -> tuple[str, ...]:
+    """The strict metrics shown per model and level: delivery, each check group's micro/macro, final pass."""
+    return ("delivery_rate", *(f"{g}_{kind}" for g in groups for kind in ("micro", "macro")), "final_pass_rate")
+
+
+def curves(groups) -> dict[str, tuple[str, ...]]:
+    """The dvclive curves shown per training stage (GRPO: the reward and each of its components)."""
+    return {"sft": ("loss", "mean_token_accuracy", "learning_rate"),
+            "grpo": ("reward", "reward_format", *(f"reward_{g}" for g in groups), "reward_reflection",
+                     "reward_std", "frac_reward_zero_std", "kl", "completion_length")}
 
 
 def _json(path: Path):
@@ -52,21 +57,26 @@ def git_revision(root: Path) -> str:
         return "unknown (not a git checkout)"
 
 
-def lazy_examples(traces_path: Path, count: int = 3) -> list[dict]:
+def lazy_examples(traces_path: Path, check_columns: dict, count: int = 3) -> list[dict]:
     """Lazy reflections: both judges said "No errors." yet the final plan fails strict checks."""
     import polars as pl
 
     if not traces_path.is_file():
         return []
     traces = pl.read_parquet(traces_path).filter(pl.col("lazy_reflection")).head(count)
-    checks = [c for c in traces.columns if c.startswith(("cs_", "hard_"))]
+    checks = {c: check for c, (_, check) in check_columns.items() if c in traces.columns}
     return [{"query_id": r["query_id"], "level": r["level"], "query": r["query"],
              "injected_errors": list(r["injected_errors"] or []),
-             "failed_checks": [c.split("_", 1)[1] for c in checks if r[c] is False]}
+             "failed_checks": [check for c, check in checks.items() if r[c] is False]}
             for r in traces.iter_rows(named=True)]
 
 
-def collect(root: str | Path = ".") -> dict:
+def collect(root: str | Path = ".", domain=None) -> dict:
+    """Everything the report shows, from the files under `root`; `domain` gives the levels and check
+    groups (default: the default domain)."""
+    from imagine.domain import get_domain
+
+    domain = domain or get_domain()
     root = Path(root)
     reports = root / "reports"
     evals = {}
@@ -76,14 +86,15 @@ def collect(root: str | Path = ".") -> dict:
             evals[path.stem] = report
     ordered = sorted(evals, key=lambda m: (MODEL_ORDER.index(m) if m in MODEL_ORDER else len(MODEL_ORDER), m))
     return {
+        "domain": domain.name, "levels": tuple(domain.levels), "groups": tuple(domain.groups),
         "revision": git_revision(root),
         "params": (root / "params.yaml").read_text(encoding="utf-8") if (root / "params.yaml").is_file() else "",
         **{name: _json(reports / f"{name}.json") for name in ("queries", "traces", "filter", "sft", "grpo", "audit")},
         "audit_tables": _json(reports / "audit_tables.json") or {},
         "evals": {m: evals[m] for m in ordered},
         "curves": {stage: {name: _curve(reports / f"{stage}_live" / "plots" / "metrics" / f"{name}.tsv")
-                           for name in names} for stage, names in CURVES.items()},
-        "lazy_examples": lazy_examples(root / "data" / "traces" / "traces.parquet"),
+                           for name in names} for stage, names in curves(domain.groups).items()},
+        "lazy_examples": lazy_examples(root / "data" / "traces" / "traces.parquet", domain.check_columns),
         "compare": _json(reports / "eval" / "compare.json") or {},
         "side_by_side": side_by_side(root / "data" / "eval" / "evals.parquet"),
     }
@@ -146,11 +157,11 @@ def student_rows(data: dict) -> list[dict]:
             continue
         metrics = report["sets"][name]
         strict = metrics["strict"]
-        for level in ("all", *LEVELS):
+        for level in ("all", *data["levels"]):
             rates = strict if level == "all" else strict["per_level"].get(level, {})
             if rates.get("count"):
                 rows.append({"model": model, "set": name, "level": level, "count": rates["count"],
-                             **{k: rates[k] for k in STUDENT_METRICS},
+                             **{k: rates.get(k) for k in student_metrics(data["groups"])},
                              **({"mean_reward": metrics["mean_reward"],
                                  "format_failure_rate": metrics["format_failure_rate"],
                                  "reflection_rate": metrics["reflection_rate"],
@@ -198,16 +209,17 @@ def charts(data: dict) -> dict[str, dict]:
     traces = data.get("traces") or {}
     if traces.get("teacher_final_pass_rate"):
         values = [{"level": level, "stage": stage, "pass_rate": traces[key].get(level)}
-                  for level in ("all", *LEVELS)
+                  for level in ("all", *data["levels"])
                   for stage, key in (("reasoner alone", "teacher_raw_pass_rate"),
                                      ("after judges + reflector", "teacher_final_pass_rate"))]
-        specs["teacher"] = _grouped("Teacher pass rate (strict) by level", values, "level", "pass_rate", "stage")
+        specs["teacher"] = _grouped("Teacher pass rate (strict) by level", values, "level", "pass_rate", "stage",
+                                    data["levels"])
     students = [r for r in student_rows(data)]
     if students:
         specs["students"] = _grouped(f"Final pass rate (strict) on {students[0]['set']}",
-                                     students, "level", "final_pass_rate", "model")
+                                     students, "level", "final_pass_rate", "model", data["levels"])
         specs["delivery"] = _grouped(f"Delivery rate on {students[0]['set']}", students, "level", "delivery_rate",
-                                     "model")
+                                     "model", data["levels"])
     lift = lift_rows(data)
     if lift:
         base = {"data": {"values": lift}, "encoding": {
@@ -238,9 +250,9 @@ def charts(data: dict) -> dict[str, dict]:
     return specs
 
 
-def _grouped(title: str, values: list[dict], x: str, y: str, color: str) -> dict:
+def _grouped(title: str, values: list[dict], x: str, y: str, color: str, levels) -> dict:
     return {"title": title, "data": {"values": values}, "mark": "bar", "width": 360,
-            "encoding": {"x": {"field": x, "type": "nominal", "sort": ["all", *LEVELS], "title": None},
+            "encoding": {"x": {"field": x, "type": "nominal", "sort": ["all", *levels], "title": None},
                          "xOffset": {"field": color},
                          "y": {"field": y, "type": "quantitative", "scale": {"domain": [0, 1]}},
                          "color": {"field": color, "type": "nominal", "sort": None}}}
@@ -293,7 +305,7 @@ def sections(data: dict) -> list[tuple[str, str, list[tuple[str, str]]]]:
             for e in examples]))
     out.append(("Teacher quality", "teacher", teacher_blocks or [("<p>No traces yet.</p>", "No traces yet.\n")]))
     rows = student_rows(data)
-    columns = ["model", "level", "count", *STUDENT_METRICS, "mean_reward", "format_failure_rate", "reflection_rate",
+    columns = ["model", "level", "count", *student_metrics(data["groups"]), "mean_reward", "format_failure_rate", "reflection_rate",
                "lazy_reflection_rate", "compat_final_pass_rate"]
     out.append(("Students and teacher", "students",
                 [_table(columns, [[r.get(c) for c in columns] for r in rows])] if rows
@@ -351,7 +363,7 @@ pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}.chart{margin:.8
 
 def render_html(data: dict, svgs: dict[str, str]) -> str:
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>imagine report</title><style>{STYLE}</style>"
-             "</head><body><h1>imagine: run report</h1>"
+             f"</head><body><h1>imagine: run report ({html.escape(data['domain'])})</h1>"
              f"<p>Built from git revision <code>{html.escape(data['revision'])}</code>.</p>"]
     for title, chart, blocks in sections(data):
         parts.append(f"<h2>{html.escape(title)}</h2>")
@@ -363,7 +375,7 @@ def render_html(data: dict, svgs: dict[str, str]) -> str:
 
 
 def render_markdown(data: dict) -> str:
-    parts = ["# imagine: run report\n", f"Built from git revision `{data['revision']}`.\n"]
+    parts = [f"# imagine: run report ({data['domain']})\n", f"Built from git revision `{data['revision']}`.\n"]
     for title, _, blocks in sections(data):
         if blocks:
             parts.append(f"## {title}\n")

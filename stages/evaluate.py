@@ -1,54 +1,48 @@
-"""DVC stage `evaluate`: every model on the query splits, scored by the shared scorer in both modes.
+"""DVC stage `evaluate`: every model on the query splits, scored by the domain's one checker in each mode.
 
-Reads `evaluate:` (plus `traces.reference`, `sft.rl_init_step` and `grpo.reward`) from params.yaml.
+Reads `evaluate:` (plus `traces` for the prompts, `sft.rl_init_step` and `grpo.reward`) from params.yaml.
 Each model of `evaluate.models` (a local checkpoint folder; `{rl_init_step}` in a path becomes
 `sft.rl_init_step`) answers the first `limit` queries (of `days` length) of each split in `evaluate.splits` with the
 Reasoner's prompt, through `evaluate.generation` and a call cache (evaluate.cache, a persist output:
 an unchanged checkpoint is never asked twice). The MAS teacher's traces of those queries are scored
-too. With `evaluate.travelplanner` set (TravelPlanner's validation/test query file and database), the
-students are evaluated on it as well.
+too. With `evaluate.official` set (the benchmark's own query file and world, e.g. TravelPlanner's
+validation/test file and database), the students are evaluated on it as well.
 
 Writes reports/eval/<model>.json (metrics per query set and mode, with 95% bootstrap intervals of the
 mean reward and final pass rate), reports/eval/compare.json (for each pair [a, b] of `evaluate.compare`,
 the paired bootstrap of a - b over the same queries: reward and final pass), reports/eval_plots/*.json (the
 model comparison plots), data/eval/evals.parquet (one row per model, mode, query and sample; the
-`evals` audit view), and TravelPlanner submission files data/eval/submissions/<model>/<set>.jsonl
-with the matching query files data/eval/submissions/<set>_queries.jsonl (`imagine eval` reads both).
-Each query split file is validated with the queries GX suite before it is used; on a bad input or
+`evals` audit view), and, where the domain has a submission format (TravelPlanner's), the submission
+files data/eval/submissions/<model>/<set>.jsonl with the matching query files
+data/eval/submissions/<set>_queries.jsonl (`imagine eval` reads both). Each query split file is
+validated with the domain's queries suite before it is used; on a bad input or
 config: exit 1 with the reason (a failed expectation names the file, column and expectation), nothing
 written.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 from imagine.io import atomic_path, write_json
+from imagine.domain import domain_of
+from imagine.stage import Stage
 
 
-def load_sets(config: dict, reward_weights, caps):
-    """The query sets: generated splits from evaluate.queries (each file validated with the queries GX
-    suite first), plus the optional TravelPlanner files."""
+def load_sets(config: dict, domain, weights, traces_params: dict):
+    """The query sets: generated splits from evaluate.queries (each file validated with the domain's
+    queries suite first), plus the benchmark's own files (evaluate.official)."""
     import polars as pl
 
-    from imagine.domains.travelplanner.checks.queries import validate_queries
-    from imagine.domains.travelplanner.evaluate import Scorer
-    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
-    from imagine.domains.travelplanner.queries.importer import read_travelplanner
-    from imagine.domains.travelplanner.queries.schema import query_id
-    from imagine.domains.travelplanner.sandbox import Sandbox
     from imagine.evaluation import QuerySet
     from imagine.train.rewards import Reward
 
-    def query_set(name, rows, sandbox_dir):
-        if not Path(sandbox_dir).is_dir():
-            raise FileNotFoundError(f"no sandbox at {str(sandbox_dir)!r}: run `dvc repro sandbox` first")
-        index = SandboxIndex(Sandbox.load(sandbox_dir))
-        scorers = {mode: Scorer(index, mode) for mode in ("strict", "compat")}
-        return QuerySet(name, rows, scorers, Reward(scorers["strict"], reward_weights), index)
+    def query_set(name, rows, world_dir):
+        world = domain.load_world(world_dir)
+        checkers = {mode: domain.checker(world, mode) for mode in domain.modes}
+        return QuerySet(name, rows, domain, checkers, Reward(checkers["strict"], weights), world)
 
     sets = []
     limit, days = config.get("limit"), config.get("days")
@@ -57,18 +51,18 @@ def load_sets(config: dict, reward_weights, caps):
         if not path.is_file():
             raise FileNotFoundError(f"no {path} (evaluate.splits names {split!r}): run `dvc repro queries` first")
         frame = pl.read_parquet(path)
-        validate_queries(frame, source=str(path), splits=[split])  # before any filter, limit or work
+        domain.validate_queries(frame, source=str(path), splits=[split])  # before any filter, limit or work
         frame = frame.sort("idx")
         if days:
             frame = frame.filter(pl.col("days").is_in(days))
         if limit:
             frame = frame.head(limit)
         sets.append(query_set(split, frame.to_dicts(), config.get("sandbox", "data/sandbox")))
-    official = config.get("travelplanner")
+    official = config.get("official")
     if official:
-        rows = [r for r in read_travelplanner(official["queries"]) if not days or r["days"] in days][:limit]
+        rows = [r for r in domain.read_official_queries(official["queries"]) if not days or r["days"] in days][:limit]
         for position, row in enumerate(rows, 1):
-            row.update(idx=position, split=official["name"], query_id=query_id(row))
+            row.update(idx=position, split=official["name"])
         sets.append(query_set(official["name"], rows, official["sandbox"]))
     return sets
 
@@ -85,24 +79,17 @@ def checkpoints(models: dict, rl_init_step: int) -> dict[str, str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
-    parser.add_argument("--out", default="data/eval", help="per-query data folder (default: %(default)s)")
-    parser.add_argument("--reports", default="reports/eval", help="metrics folder (default: %(default)s)")
-    parser.add_argument("--plots", default="reports/eval_plots", help="comparison plots' data (default: %(default)s)")
-    args = parser.parse_args(argv)
+stage = Stage("evaluate", __doc__, sections=["evaluate", "traces"], domain=domain_of)
+stage.arg("--out", default="data/eval", help="per-query data folder (default: %(default)s)")
+stage.arg("--reports", default="reports/eval", help="metrics folder (default: %(default)s)")
+stage.arg("--plots", default="reports/eval_plots", help="comparison plots' data (default: %(default)s)")
 
-    from imagine.params import params_or_exit
 
-    params = params_or_exit(args.params, ["evaluate", "traces.reference"], "evaluate")
-
+def run(args, params, domain) -> int:
     import polars as pl
 
     from imagine import evaluation as ev
-    from imagine.checks import DataValidationError
     from imagine.checks.evals import validate_evals
-    from imagine.domains.travelplanner.prompts import prompt_builder
     from imagine.llm.base import Sampling
     from imagine.llm.cache import CallCache
     from imagine.llm.registry import build_backend
@@ -112,82 +99,78 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     config = params["evaluate"]
-    caps = (params.get("traces") or {}).get("reference")
     generation = dict(config["generation"])
     samples = int(generation.pop("samples", 1))
     sampling = Sampling(seed=int(generation.pop("seed", 0)), **{
         k: (tuple(v or ()) if k == "stop" else v) for k, v in generation.items() if k in SAMPLING_KEYS})
     spec = {k: v for k, v in generation.items() if k not in SAMPLING_KEYS}
-    try:
-        rl_init_step = SFTParams.from_params(params.get("sft")).rl_init_step
-        weights = RewardWeights(**((params.get("grpo") or {}).get("reward") or {}))
-        models = checkpoints(config["models"], rl_init_step)
-        named = set(models) | ({ev.TEACHER} if config.get("traces") else set())
-        unknown = sorted({m for pair in config.get("compare") or [] for m in pair} - named)
-        if unknown:
-            raise ValueError(f"evaluate.compare names {unknown}, not among the evaluated models {sorted(named)}")
-        sets = load_sets(config, weights, caps)
-        reports: dict[str, dict] = {}
-        rows: list[dict] = []
-        submissions: dict[tuple[str, str], list[str]] = {}
-        cache = CallCache(config.get("cache", "data/eval_cache/calls.sqlite"))
-        for name, folder in models.items():
-            model_started = time.perf_counter()
-            backend = build_backend({**spec, "model": folder})
-            report = {"model": name, "checkpoint": folder, "sets": {}}
-            try:
-                for qset in sets:
-                    answers = ev.generate_answers(backend, qset, prompt_builder(qset.index, caps), sampling, samples,
-                                                  cache)
-                    scored, metrics = ev.score_answers(name, qset, answers)
-                    rows += scored
-                    report["sets"][qset.name] = metrics
-                    submissions[(name, qset.name)] = ev.submission_lines(qset, answers)
-            finally:
-                backend.close()
-            report["seconds"] = round(time.perf_counter() - model_started, 2)
-            reports[name] = report
-            print(f"evaluate: {name}: " + "; ".join(
-                f"{s}: delivery {m['strict']['delivery_rate']:.3f}, commonsense micro "
-                f"{m['strict']['commonsense_micro']:.3f}, final pass {m['strict']['final_pass_rate']:.3f}, "
-                f"reward {m['mean_reward']:.3f}" for s, m in report["sets"].items()))
-        cache.close()
-        traces_path = config.get("traces")
-        if traces_path:
-            if not Path(traces_path).is_file():
-                raise FileNotFoundError(f"no {traces_path} (evaluate.traces): run `dvc repro traces` first")
-            traces = pl.read_parquet(traces_path)
-            report = {"model": ev.TEACHER, "checkpoint": None, "sets": {}}
+    rl_init_step = SFTParams.from_params(params.get("sft")).rl_init_step
+    models = checkpoints(config["models"], rl_init_step)
+    named = set(models) | ({ev.TEACHER} if config.get("traces") else set())
+    unknown = sorted({m for pair in config.get("compare") or [] for m in pair} - named)
+    if unknown:
+        raise ValueError(f"evaluate.compare names {unknown}, not among the evaluated models {sorted(named)}")
+    weights = RewardWeights.from_params((params.get("grpo") or {}).get("reward"), domain.groups)
+    sets = load_sets(config, domain, weights, params.get("traces") or {})
+    reports: dict[str, dict] = {}
+    rows: list[dict] = []
+    submissions: dict[tuple[str, str], list[str]] = {}
+    cache = CallCache(config.get("cache", "data/eval_cache/calls.sqlite"))
+    for name, folder in models.items():
+        model_started = time.perf_counter()
+        backend = build_backend({**spec, "model": folder})
+        report = {"model": name, "checkpoint": folder, "sets": {}}
+        try:
             for qset in sets:
-                if qset.name not in set(traces["split"].unique()):
-                    continue  # the teacher never ran on this set (e.g. TravelPlanner's own files)
-                answers, missing = ev.teacher_answers(traces, qset)
-                scored, metrics = ev.score_answers(ev.TEACHER, qset, answers)
+                prompts = domain.prompts(qset.world, params.get("traces") or {})
+                answers = ev.generate_answers(backend, qset, prompts.reasoner, sampling, samples, cache)
+                scored, metrics = ev.score_answers(name, qset, answers)
                 rows += scored
-                report["sets"][qset.name] = {**metrics, "missing_traces": missing}
-                submissions[(ev.TEACHER, qset.name)] = ev.submission_lines(qset, answers)
-            reports[ev.TEACHER] = report
-        comparisons = {qset.name: ev.compare(rows, config.get("compare") or [], qset.name) for qset in sets}
-        evals = pl.DataFrame([{c: r.get(c) for c in ev.EVALS} for r in rows], schema=ev.EVALS)
-        validate_evals(evals, source=f"{args.out}/evals.parquet", reward_bounds=weights.bounds)
-    except (DataValidationError, ValueError, TypeError, OSError) as exc:
-        print(f"evaluate: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("evaluate: nothing written", file=sys.stderr)
-        return 1
+                report["sets"][qset.name] = metrics
+                submissions[(name, qset.name)] = domain.export(qset.rows, [a[0].text for a in answers])
+        finally:
+            backend.close()
+        report["seconds"] = round(time.perf_counter() - model_started, 2)
+        reports[name] = report
+        print(f"evaluate: {name}: " + "; ".join(
+            f"{s}: delivery {m['strict']['delivery_rate']:.3f}, final pass {m['strict']['final_pass_rate']:.3f}, "
+            f"reward {m['mean_reward']:.3f}" for s, m in report["sets"].items()))
+    cache.close()
+    traces_path = config.get("traces")
+    if traces_path:
+        if not Path(traces_path).is_file():
+            raise FileNotFoundError(f"no {traces_path} (evaluate.traces): run `dvc repro traces` first")
+        traces = pl.read_parquet(traces_path)
+        report = {"model": ev.TEACHER, "checkpoint": None, "sets": {}}
+        for qset in sets:
+            if qset.name not in set(traces["split"].unique()):
+                continue  # the teacher never ran on this set (e.g. the benchmark's own files)
+            answers, missing = ev.teacher_answers(traces, qset)
+            scored, metrics = ev.score_answers(ev.TEACHER, qset, answers)
+            rows += scored
+            report["sets"][qset.name] = {**metrics, "missing_traces": missing}
+            submissions[(ev.TEACHER, qset.name)] = domain.export(qset.rows, [a[0].text for a in answers])
+        reports[ev.TEACHER] = report
+    comparisons = {qset.name: ev.compare(rows, config.get("compare") or [], qset.name) for qset in sets}
+    schema = ev.evals_schema(domain)
+    evals = pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema)
+    validate_evals(evals, source=f"{args.out}/evals.parquet", reward_bounds=weights.bounds, domain=domain)
 
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         evals.write_parquet(tmp / "evals.parquet")
-        for qset in sets:
-            ev.write_text_lines(tmp / "submissions" / f"{qset.name}_queries.jsonl", ev.query_lines(qset))
         for (model, set_name), lines in submissions.items():
-            ev.write_text_lines(tmp / "submissions" / model / f"{set_name}.jsonl", lines)
+            if lines:
+                ev.write_text_lines(tmp / "submissions" / model / f"{set_name}.jsonl", lines)
+        for qset in sets:
+            if any(lines for (_, set_name), lines in submissions.items() if set_name == qset.name):
+                ev.write_text_lines(tmp / "submissions" / f"{qset.name}_queries.jsonl", domain.query_lines(qset.rows))
     with atomic_path(args.reports) as tmp:
         tmp.mkdir()
         for name, report in reports.items():
             write_json(tmp / f"{name}.json", report)
         write_json(tmp / "compare.json", comparisons)
-    by_level, by_check = ev.plot_rows(reports, sets[0].name) if sets else ([], [])
+    by_level, by_check = ev.plot_rows(reports, sets[0].name, domain.levels) if sets else ([], [])
     with atomic_path(args.plots) as tmp:
         tmp.mkdir()
         write_json(tmp / "final_pass_by_level.json", by_level)
@@ -200,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"evaluate: {len(reports)} models on {', '.join(s.name for s in sets)}; "
           f"{evals.height} rows; {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage.run(run, argv)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ Invalid data or inputs: exit 1 with the reason, nothing written.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
-from imagine.io import atomic_path, read_params, write_json
+from imagine.io import atomic_path, write_json
+from imagine.domain import domain_of
+from imagine.stage import Stage
 
 
 def load_tokenizer(path: str | None):
@@ -38,70 +39,55 @@ def load_tokenizer(path: str | None):
     return tokenizer
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
-    parser.add_argument("--traces", default="data/traces", help="traces folder (default: %(default)s)")
-    parser.add_argument("--queries", default="data/queries", help="queries folder (default: %(default)s)")
-    parser.add_argument("--out", default="data/filtered", help="folder to write (default: %(default)s)")
-    parser.add_argument("--metrics", default="reports/filter.json", help="metrics JSON (default: %(default)s)")
-    args = parser.parse_args(argv)
+stage = Stage("filter", __doc__, sections=["filter", "traces"], domain=domain_of)
+stage.arg("--traces", default="data/traces", help="traces folder (default: %(default)s)")
+stage.arg("--queries", default="data/queries", help="queries folder (default: %(default)s)")
+stage.arg("--out", default="data/filtered", help="folder to write (default: %(default)s)")
+stage.arg("--metrics", default="reports/filter.json", help="metrics JSON (default: %(default)s)")
 
-    from imagine.params import params_or_exit
 
-    params_or_exit(args.params, ["filter", "traces.reference"], "filter")  # before any work: one line naming a bad key
-
+def run(args, all_params, domain) -> int:
     import polars as pl
 
-    from imagine.checks import DataValidationError
     from imagine.checks.filtered import validate_grpo, validate_sft
-    from imagine.domains.travelplanner.checks.queries import validate_queries
     from imagine.checks.traces import validate_traces, validate_turns
-    from imagine.filtering import FilterConfig, FilterError, filter_traces, prompt_drift, reasoner_prompts
-    from imagine.domains.travelplanner.prompts import prompt_builder
+    from imagine.filtering import FilterConfig, filter_traces, prompt_drift, reasoner_prompts
 
     started = time.perf_counter()
-    try:
-        all_params = read_params(args.params)
-        params = all_params.get("filter", {}) or {}
-        config = FilterConfig.from_params(params)
-        traces_dir = Path(args.traces)
-        for name in ("traces.parquet", "turns.parquet"):
-            if not (traces_dir / name).exists():
-                raise FileNotFoundError(f"no {traces_dir / name}: run `dvc repro traces` first")
-        traces = pl.read_parquet(traces_dir / "traces.parquet")
-        turns = pl.read_parquet(traces_dir / "turns.parquet")
-        validate_turns(turns, source=str(traces_dir / "turns.parquet"))  # inputs first: a bad one stops here
-        validate_traces(traces, source=str(traces_dir / "traces.parquet"), turns=turns)
-        turns = turns.select("query_id", "split", "round", "role", "prompt", "output")
-        files = sorted(Path(args.queries).glob("*.parquet"))
-        if not files:
-            raise FileNotFoundError(f"no query files in {args.queries}: run `dvc repro queries` first")
-        query_frames = [pl.read_parquet(f) for f in files]
-        for path, split_frame in zip(files, query_frames):
-            validate_queries(split_frame, source=str(path), splits=[path.stem])
-        queries = pl.concat(query_frames, how="diagonal_relaxed")
-        tokenizer = load_tokenizer(params.get("tokenizer", "models/base"))
-        loaded = time.perf_counter()
-        builder = prompt_builder(params.get("sandbox", "data/sandbox"),
-                                 (all_params.get("traces") or {}).get("reference"))
-        result = filter_traces(traces, turns, queries, config, tokenizer, prompt_builder=builder)
-        drift = None
-        if result.grpo_built:  # some GRPO prompts were rebuilt: they must equal the Reasoner's prompts
-            drift = prompt_drift(reasoner_prompts(turns, traces), queries, builder)
-            if drift["mismatched"]:
-                raise ValueError(f"rebuilt prompts differ from the reasoner turns' prompts for {drift['mismatched']} "
-                                 f"of {drift['checked']} queries (e.g. {drift['examples']}): the traces were made "
-                                 "with other prompts or traces.reference caps; rerun `dvc repro traces`")
-        filtered = time.perf_counter()
-        validate_sft(result.sft, source=f"{args.out}/sft.parquet", max_tokens=config.max_tokens)
-        validate_grpo(result.grpo, source=f"{args.out}/grpo_prompts.parquet",
-                      max_prompt_tokens=config.grpo_max_prompt_tokens)
-        validated = time.perf_counter()
-    except (DataValidationError, FilterError, ValueError, OSError) as exc:
-        print(f"filter: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("filter: nothing written", file=sys.stderr)
-        return 1
+    params = all_params.get("filter", {}) or {}
+    config = FilterConfig.from_params(params)
+    traces_dir = Path(args.traces)
+    for name in ("traces.parquet", "turns.parquet"):
+        if not (traces_dir / name).exists():
+            raise FileNotFoundError(f"no {traces_dir / name}: run `dvc repro traces` first")
+    traces = pl.read_parquet(traces_dir / "traces.parquet")
+    turns = pl.read_parquet(traces_dir / "turns.parquet")
+    validate_turns(turns, source=str(traces_dir / "turns.parquet"))  # inputs first: a bad one stops here
+    validate_traces(traces, source=str(traces_dir / "traces.parquet"), turns=turns, domain=domain)
+    turns = turns.select("query_id", "split", "round", "role", "prompt", "output")
+    files = sorted(Path(args.queries).glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no query files in {args.queries}: run `dvc repro queries` first")
+    query_frames = [pl.read_parquet(f) for f in files]
+    for path, split_frame in zip(files, query_frames):
+        domain.validate_queries(split_frame, source=str(path), splits=[path.stem])
+    queries = pl.concat(query_frames, how="diagonal_relaxed")
+    tokenizer = load_tokenizer(params.get("tokenizer", "models/base"))
+    loaded = time.perf_counter()
+    prompts = domain.prompts(domain.load_world(params.get("sandbox", "data/sandbox")), all_params.get("traces") or {})
+    result = filter_traces(traces, turns, queries, config, domain, tokenizer, prompt_builder=prompts.reasoner)
+    drift = None
+    if result.grpo_built:  # some GRPO prompts were rebuilt: they must equal the Reasoner's prompts
+        drift = prompt_drift(reasoner_prompts(turns, traces), queries, prompts.reasoner)
+        if drift["mismatched"]:
+            raise ValueError(f"rebuilt prompts differ from the reasoner turns' prompts for {drift['mismatched']} "
+                             f"of {drift['checked']} queries (e.g. {drift['examples']}): the traces were made "
+                             "with other prompts or traces params (e.g. reference caps); rerun `dvc repro traces`")
+    filtered = time.perf_counter()
+    validate_sft(result.sft, source=f"{args.out}/sft.parquet", max_tokens=config.max_tokens, domain=domain)
+    validate_grpo(result.grpo, source=f"{args.out}/grpo_prompts.parquet",
+                  max_prompt_tokens=config.grpo_max_prompt_tokens, domain=domain)
+    validated = time.perf_counter()
 
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
@@ -121,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.grpo.height} GRPO prompts; tokens p50 {metrics['sft']['tokens']['p50']} "
           f"max {metrics['sft']['tokens']['max']}; {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage.run(run, argv)
 
 
 if __name__ == "__main__":

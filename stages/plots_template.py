@@ -7,17 +7,16 @@ Writes reports/plots_template.html: DVC's plot page with Vega, Vega-Lite and Veg
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from imagine.io import atomic_path
+from imagine.stage import Stage
+
+stage = Stage("plots_template", __doc__)
+stage.arg("--out", default="reports/plots_template.html", help="template to write (default: %(default)s)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="reports/plots_template.html", help="template to write (default: %(default)s)")
-    args = parser.parse_args(argv)
-
+def run(args, params, domain) -> int:
     from imagine.vega import plots_template
 
     html = plots_template()
@@ -25,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(html, encoding="utf-8")
     print(f"plots_template: wrote {args.out} ({len(html) / 1e6:.1f} MB, Vega inlined)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage.run(run, argv)
 
 
 if __name__ == "__main__":

@@ -8,25 +8,25 @@ side by side, student and teacher), params.yaml and the git revision (see imagin
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 from imagine.io import atomic_path
+from imagine.domain import domain_of
+from imagine.stage import Stage
+
+stage = Stage("report", __doc__, domain=domain_of)
+stage.arg("--root", default=".", help="project folder to report on (default: %(default)s)")
+stage.arg("--html", default="reports/report.html", help="HTML page to write (default: %(default)s)")
+stage.arg("--markdown", default="reports/report.md", help="Markdown to write (default: %(default)s)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=".", help="project folder to report on (default: %(default)s)")
-    parser.add_argument("--html", default="reports/report.html", help="HTML page to write (default: %(default)s)")
-    parser.add_argument("--markdown", default="reports/report.md", help="Markdown to write (default: %(default)s)")
-    args = parser.parse_args(argv)
-
+def run(args, params, domain) -> int:
     from imagine.report import charts, collect, render_html, render_markdown
     from imagine.vega import to_svg
 
     started = time.perf_counter()
-    data = collect(args.root)
+    data = collect(args.root, domain)
     svgs = {name: to_svg(spec) for name, spec in charts(data).items()}
     with atomic_path(args.html) as tmp:
         tmp.write_text(render_html(data, svgs), encoding="utf-8")
@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(render_markdown(data), encoding="utf-8")
     print(f"report: wrote {args.html} ({len(svgs)} charts) and {args.markdown}; {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage.run(run, argv)
 
 
 if __name__ == "__main__":

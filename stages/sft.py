@@ -13,29 +13,23 @@ one trains and only the main one writes run.json, the final model and the metric
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from imagine.io import read_params, write_json
+from imagine.io import write_json
+from imagine.domain import domain_of
+from imagine.stage import Stage
+
+stage = Stage("sft", __doc__, domain=domain_of)
+stage.arg("--out", default="models/sft", help="run folder (default: %(default)s)")
+stage.arg("--live", default="reports/sft_live", help="dvclive folder (default: %(default)s)")
+stage.arg("--metrics", default="reports/sft.json", help="metrics JSON (default: %(default)s)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
-    parser.add_argument("--out", default="models/sft", help="run folder (default: %(default)s)")
-    parser.add_argument("--live", default="reports/sft_live", help="dvclive folder (default: %(default)s)")
-    parser.add_argument("--metrics", default="reports/sft.json", help="metrics JSON (default: %(default)s)")
-    args = parser.parse_args(argv)
-
+def run(args, params, domain) -> int:
     from imagine.train.runs import is_main_process
-    from imagine.train.sft import SFTParams, TrainError, run_sft
+    from imagine.train.sft import SFTParams, run_sft
 
-    try:
-        config = SFTParams.from_params(read_params(args.params).get("sft"))
-        report = run_sft(config, args.out, args.live)
-    except (TrainError, ValueError, TypeError, OSError) as exc:
-        print(f"sft: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    report = run_sft(SFTParams.from_params(params.get("sft")), args.out, args.live, domain)
     if not is_main_process():  # under `accelerate launch` every process trains; one reports
         return 0
     write_json(args.metrics, report)
@@ -43,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{report['samples_used']} samples, loss {report['train_loss']:.4f}, "
           f"{report['seconds']['per_step']:.1f} s/step; GRPO starts from {report['rl_init_checkpoint']}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage.run(run, argv)
 
 
 if __name__ == "__main__":

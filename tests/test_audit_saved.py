@@ -14,6 +14,7 @@ import pytest
 from imagine import cli
 from imagine.audit import AuditError
 from imagine.audit.registry import DATASETS
+from imagine.domain import get_domain
 from imagine.audit.saved import QUERIES_DIR, get, run_all, run_saved, saved_queries, to_metrics
 from imagine.filtering import FilterConfig, filter_traces
 from tests.test_filter import queries_frame, reflected, trace, traces_frame, turns_for
@@ -44,7 +45,7 @@ def data_dir(tmp_path_factory) -> Path:
     traces.write_parquet(root / "traces" / "traces.parquet")
     turns.write_parquet(root / "traces" / "turns.parquet")
     queries.write_parquet(root / "queries" / "train.parquet")
-    result = filter_traces(traces, turns, queries, FilterConfig(max_tokens=None))
+    result = filter_traces(traces, turns, queries, FilterConfig(max_tokens=None), get_domain("travelplanner"))
     result.sft.write_parquet(root / "filtered" / "sft.parquet")
     result.grpo.write_parquet(root / "filtered" / "grpo_prompts.parquet")
     (root / "eval").mkdir()
@@ -55,13 +56,13 @@ def data_dir(tmp_path_factory) -> Path:
 
 def evals_frame(answers) -> pl.DataFrame:
     """(model, level, final_pass, reward) answers as evals rows, strict mode."""
-    from imagine.evaluation import EVALS
+    from imagine.evaluation import evals_schema
 
     rows = [{"model": m, "mode": "strict", "split": "test", "query_id": f"q{i}", "idx": i + 1, "level": level,
              "days": 3, "sample": 0, "delivered": reward > -1, "final_pass": passed, "lazy_reflection": False,
              "reward": reward, "plan": "[]" if reward > -1 else None, "tokens_out": 1}
             for i, (m, level, passed, reward) in enumerate(answers)]
-    return pl.DataFrame(rows, schema=EVALS)
+    return pl.DataFrame(rows, schema=evals_schema(get_domain("travelplanner")))
 
 
 def test_registry_points_at_the_stage_outputs():

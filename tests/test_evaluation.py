@@ -9,6 +9,7 @@ import yaml
 from imagine import evaluation as ev
 from imagine.answer import format_answer
 from imagine.checks.evals import validate_evals
+from imagine.domain import get_domain
 from imagine.domains.travelplanner.evaluate.files import evaluate_files
 from imagine.domains.travelplanner.queries.importer import read_travelplanner
 from imagine.domains.travelplanner.queries.schema import query_id, to_travelplanner
@@ -29,7 +30,7 @@ def qset(scorers):
         if len(rows) == 3:
             break
     assert len(rows) == 3
-    return ev.QuerySet("tp_train", rows, scorers, Reward(scorers["strict"]), scorers["strict"].index)
+    return ev.QuerySet("tp_train", rows, get_domain("travelplanner"), scorers, Reward(scorers["strict"]), scorers["strict"].index)
 
 
 def _answers(qset):
@@ -62,14 +63,14 @@ def test_scores_parses_and_summarises_answers(qset):
     assert set(strict["per_check"]) >= {"is_not_absent", "valid_cost"}
     import polars as pl
 
-    validate_evals(pl.DataFrame(rows, schema=ev.EVALS), source="evals.parquet")
+    validate_evals(pl.DataFrame(rows, schema=ev.evals_schema(get_domain("travelplanner"))), source="evals.parquet")
 
 
 def test_submission_round_trips_through_imagine_eval(qset, tmp_path):
     answers = _answers(qset)
     _, metrics = ev.score_answers("m", qset, answers)
-    ev.write_text_lines(tmp_path / "q.jsonl", ev.query_lines(qset))
-    ev.write_text_lines(tmp_path / "p.jsonl", ev.submission_lines(qset, answers))
+    ev.write_text_lines(tmp_path / "q.jsonl", qset.domain.query_lines(qset.rows))
+    ev.write_text_lines(tmp_path / "p.jsonl", qset.domain.export(qset.rows, [a[0].text for a in answers]))
     for mode in ("strict", "compat"):
         summary = evaluate_files(tmp_path / "q.jsonl", tmp_path / "p.jsonl", TRAVELPLANNER, mode=mode, progress=False)
         for key in ("delivery_rate", "commonsense_micro", "hard_micro", "final_pass_rate"):
@@ -118,15 +119,15 @@ def test_stage_names_a_missing_checkpoint(tmp_path, capsys):
 
 
 def test_stage_evaluates_a_checkpoint_on_travelplanner_files(tiny_model, tmp_path):
-    """`evaluate.travelplanner`: TravelPlanner's own query file and database, no generated split, no teacher."""
+    """`evaluate.official`: TravelPlanner's own query file and database, no generated split, no teacher."""
     import polars as pl
 
     from stages.evaluate import main
 
     params = _params()
     params["evaluate"].update(
-        splits=[], traces=None, days=None, limit=2, models={"tiny": str(tiny_model)}, cache=str(tmp_path / "cache.sqlite"),
-        travelplanner={"name": "tp_train", "queries": str(TRAVELPLANNER / "train.jsonl"), "sandbox": str(TRAVELPLANNER)})
+        splits=[], traces=None, days=None, limit=2, models={"tiny": str(tiny_model)}, compare=None, cache=str(tmp_path / "cache.sqlite"),
+        official={"name": "tp_train", "queries": str(TRAVELPLANNER / "train.jsonl"), "sandbox": str(TRAVELPLANNER)})
     params["evaluate"]["generation"].update(max_tokens=4, dtype="float32", device="cpu")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out, reports, plots = tmp_path / "eval", tmp_path / "reports", tmp_path / "plots"

@@ -22,8 +22,13 @@ from imagine.filtering import (
     prompt_drift,
     reasoner_prompts,
 )
-from imagine.mas.schema import CS_COLUMNS, TRACES, TURNS
+from imagine.domain import get_domain
+from imagine.domains.travelplanner.domain import CS_COLUMNS
+from imagine.mas.schema import TURNS, traces_schema
 from imagine.mas.schema import frame as schema_frame
+
+TP = get_domain("travelplanner")
+TRACES = traces_schema(TP)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +104,7 @@ def tokenizer():
 def run(rows, config=FilterConfig(max_tokens=None), tokenizer=None, queries=None, turns=None):
     traces = traces_frame(rows)
     queries = queries if queries is not None else queries_frame([r["query_id"] for r in rows])
-    return filter_traces(traces, turns if turns is not None else turns_for(rows), queries, config, tokenizer)
+    return filter_traces(traces, turns if turns is not None else turns_for(rows), queries, config, TP, tokenizer)
 
 
 # ------------------------------------------------------------------------------------- layout
@@ -242,7 +247,7 @@ def test_grpo_prompts_from_train_queries_and_kept_traces():
         built.append(row["query_id"])
         return json.loads(_messages(row["query_id"]))
 
-    result = filter_traces(traces_frame(rows), turns_for(rows), queries, FilterConfig(max_tokens=None),
+    result = filter_traces(traces_frame(rows), turns_for(rows), queries, FilterConfig(max_tokens=None), TP,
                            prompt_builder=builder)
     assert sorted(result.grpo["query_id"]) == ["a", "fail", "other"]  # train split only
     assert built == ["other"]  # queries with a reasoner turn reuse its prompt verbatim
@@ -262,9 +267,9 @@ def test_grpo_prompts_from_train_queries_and_kept_traces():
     validate_grpo(result.grpo, source="grpo_prompts.parquet")
 
     kept = filter_traces(traces_frame(rows), turns_for(rows), queries,
-                         FilterConfig(max_tokens=None, grpo_source="kept_traces"))
+                         FilterConfig(max_tokens=None, grpo_source="kept_traces"), TP)
     assert kept.grpo["query_id"].to_list() == ["a"]
-    no_builder = filter_traces(traces_frame(rows), turns_for(rows), queries, FilterConfig(max_tokens=None))
+    no_builder = filter_traces(traces_frame(rows), turns_for(rows), queries, FilterConfig(max_tokens=None), TP)
     assert no_builder.grpo_dropped["no_prompt"] == 1  # "other": no turn and no prompt builder
 
 

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import polars as pl
+
+from imagine.domain import get_domain
 import pytest
 import yaml
 
@@ -42,7 +44,7 @@ def data(official_sandbox, scorers, tmp_path_factory) -> Path:
     from imagine.filtering import FilterConfig, filter_traces
     from imagine.llm import CallCache
     from imagine.mas.protocol import Protocol, role_configs
-    from imagine.mas.schema import TRACES, TURNS, frame
+    from imagine.mas.schema import TURNS, frame, traces_schema
 
     folder = tmp_path_factory.mktemp("data")
     for sub in ("queries", "traces", "filtered"):
@@ -55,14 +57,14 @@ def data(official_sandbox, scorers, tmp_path_factory) -> Path:
     rules = {"backend": "rules"}
     cache = CallCache(folder / "calls.sqlite")
     rows = [row for split in ("train", "val") for row in frames[split].iter_rows(named=True)]
-    result = Protocol(role_configs({"reasoner": rules, "judge": rules, "reflector": rules}), index, cache=cache,
+    result = Protocol(role_configs({"reasoner": rules, "judge": rules, "reflector": rules}), get_domain("travelplanner"), index, cache=cache,
                       progress=False).run(rows)
     cache.close()
-    turns, traces = frame(result.turns, TURNS), frame(result.traces, TRACES)
+    turns, traces = frame(result.turns, TURNS), frame(result.traces, traces_schema(get_domain("travelplanner")))
     turns.write_parquet(folder / FILES["turns"])
     traces.write_parquet(folder / FILES["traces"])
     queries = pl.concat([frames["train"], frames["val"]])
-    filtered = filter_traces(traces, turns, queries, FilterConfig(max_tokens=None),
+    filtered = filter_traces(traces, turns, queries, FilterConfig(max_tokens=None), get_domain("travelplanner"),
                              prompt_builder=prompt_builder(index, None))
     assert filtered.sft.height > 0 and filtered.grpo.height > 0
     filtered.sft.write_parquet(folder / FILES["sft"])
@@ -291,7 +293,7 @@ def test_evaluate_stage_stops_on_a_hostile_queries_split(data, tmp_path):
     (model / "config.json").write_text("{}")
     params = _base_params()
     params["evaluate"].update(splits=["train"], queries=str(hostile.parent), sandbox=str(TRAVELPLANNER),
-                              traces=None, models={"m": str(model)}, cache=str(tmp_path / "eval_cache.sqlite"))
+                              traces=None, models={"m": str(model)}, compare=None, cache=str(tmp_path / "eval_cache.sqlite"))
     out, reports, plots = tmp_path / "eval", tmp_path / "reports", tmp_path / "plots"
     done = _run_stage("evaluate", params, tmp_path, out=out, reports=reports, plots=plots)
     _assert_stopped(done, hostile, "query", ["expect_column_value_lengths_to_be_between"],

@@ -16,8 +16,12 @@ from imagine.mas.parsing import ERRORS, NO_ERRORS, UNPARSEABLE, parse_reflection
 from imagine.domains.travelplanner.prompts import Caps, as_query, judge_messages, plan_of, reasoner_messages, reference_info
 from imagine.mas.protocol import Protocol, role_configs
 from imagine.domains.travelplanner.rules import INTENDED_CHECK, MISTAKES, RulesBackend, words
-from imagine.mas.schema import TRACES, TURNS, frame
+from imagine.domain import get_domain
+from imagine.mas.schema import TURNS, frame, traces_schema
 from imagine.domains.travelplanner.queries import BuildConfig, build_queries
+
+TP = get_domain("travelplanner")
+TRACES = traces_schema(TP)
 
 NO_MISTAKES = {k: 0.0 for k in MISTAKES}
 VOLATILE = ("latency_ms", "cached")  # differ between a fresh and a cached run by design
@@ -229,7 +233,7 @@ ROLES = {"reasoner": {"backend": "rules", "batch_size": 7}, "judge": {"backend":
 def protocol_run(rows, index, tmp_path_factory):
     cache_path = tmp_path_factory.mktemp("cache") / "calls.sqlite"
     cache = CallCache(cache_path)
-    protocol = Protocol(role_configs(ROLES), index, cache=cache, progress=False)
+    protocol = Protocol(role_configs(ROLES), TP, index, cache=cache, progress=False)
     first = protocol.run(rows[:20])
     second = protocol.run(rows[:20])
     cache.close()

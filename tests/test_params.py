@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from imagine.domain import domain_of
 from imagine.params import SCHEMA, ParamsError, load_params, validate_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,22 +19,22 @@ def error(mutate, sections) -> str:
     params = copy.deepcopy(PARAMS)
     mutate(params)
     with pytest.raises(ParamsError) as info:
-        validate_params(params, sections)
+        validate_params(params, sections, domain=domain_of(params))
     message = str(info.value)
     assert "\n" not in message
     return message
 
 
 def test_repo_params_validate():
-    validate_params(PARAMS, list(SCHEMA))
-    assert load_params(ROOT / "params.yaml", list(SCHEMA)) == PARAMS
+    validate_params(PARAMS, list(SCHEMA), domain=domain_of(PARAMS))
+    assert load_params(ROOT / "params.yaml", list(SCHEMA), domain_of) == PARAMS
 
 
 def test_unknown_sections_are_ignored_unless_asked():
     params = {**copy.deepcopy(PARAMS), "sft": {"anything": [1, 2]}, "grpo": {"lr": "x"}}
-    validate_params(params, ["queries", "traces"])
+    validate_params(params, ["queries", "traces"], domain=domain_of(params))
     with pytest.raises(ValueError, match="no declared params schema for section 'sft'"):
-        validate_params(params, ["sft"])
+        validate_params(params, ["sft"], domain=domain_of(params))
 
 
 @pytest.mark.parametrize("mutate, sections, expected", [
@@ -96,16 +97,16 @@ def test_bad_values_give_one_clear_line(mutate, sections, expected):
 def test_local_path_makes_package_optional():
     params = copy.deepcopy(PARAMS)
     params["base_model"] = {"local_path": "some/folder", "dtype": "float32"}
-    validate_params(params, ["base_model"])
+    validate_params(params, ["base_model"], domain=domain_of(params))
 
 
 def test_unreadable_file_is_a_params_error(tmp_path):
     bad = tmp_path / "params.yaml"
     bad.write_text("queries: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
-        load_params(bad, ["queries"])
+        load_params(bad, ["queries"], domain_of)
     with pytest.raises(ParamsError, match="cannot be read"):
-        load_params(tmp_path / "missing.yaml", ["queries"])
+        load_params(tmp_path / "missing.yaml", ["queries"], domain_of)
 
 
 @pytest.mark.parametrize("stage, section, key, value, expected", [

@@ -115,7 +115,9 @@ def _assert_filtered_data_passes_strict(root: Path) -> None:
     from imagine.checks.filtered import validate_grpo, validate_sft
     from imagine.domains.travelplanner.evaluate import Scorer
     from imagine.domains.travelplanner.sandbox import Sandbox
-    from imagine.filtering import query_record
+    from imagine.domain import get_domain
+
+    query_record = get_domain("travelplanner").record
 
     sft = pl.read_parquet(root / "data/filtered/sft.parquet")
     queries = pl.concat([pl.read_parquet(p) for p in sorted((root / "data/queries").glob("*.parquet"))],

@@ -3,7 +3,7 @@
 import pytest
 
 from imagine.domains.travelplanner.probes import build_probes, run_probes
-from imagine.train.rewards import Reward, RewardWeights
+from imagine.train.rewards import Reward
 
 EXPECTED = {"transport_Driving", "transport_driving", "transport_Self_Driving", "transport_taxi_cab",
             "lowercase_entities", "partial_entity_names", "wrong_city_entity", "repeated_day", "extra_day",
@@ -21,7 +21,7 @@ def passing(train_queries, scorers):
 
 def test_strict_reward_is_lower_for_every_hack(passing, scorers):
     reward = Reward(scorers["strict"])
-    low, high = RewardWeights().bounds
+    low, high = reward.weights.bounds
     seen = set()
     for query in passing:
         results = run_probes(scorers["strict"], reward, query, query["plan"])

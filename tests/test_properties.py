@@ -123,7 +123,7 @@ def test_evaluator_never_raises(mode, scorers):
 
 def test_reward_in_bounds_and_components_sum(scorers):
     reward = Reward(scorers["strict"], memo_size=16)
-    low, high = RewardWeights().bounds
+    low, high = reward.weights.bounds
     query_json = [json.dumps({k: v for k, v in q.items() if k != "plan"}) for q in QUERIES]
 
     @MANY

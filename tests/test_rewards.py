@@ -6,7 +6,7 @@ import json
 import pytest
 
 from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, format_answer
-from imagine.train.rewards import Reward, RewardWeights
+from imagine.train.rewards import Reward
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_passing_plan_with_reflection_scores_the_maximum(reward, train_one):
     query_json, plan = train_one
     parts = _score(reward, query_json, format_answer("I chose flights.", "Day 2 lunch repeated; fixed.", plan))
     assert (parts.format, parts.commonsense, parts.hard, parts.reflection) == (0.0, 1.0, 1.0, 0.5)
-    assert parts.total == RewardWeights().bounds[1] == 2.5
+    assert parts.total == reward.weights.bounds[1] == 2.5
 
 
 def test_no_errors_reflection_counts_as_a_reflection(reward, train_one):

@@ -3,9 +3,9 @@
 import subprocess
 import sys
 
-FORBIDDEN = ("imagine.evaluate", "imagine.sandbox", "imagine.queries", "imagine.mas", "imagine.plan",
-             "imagine.filtering", "imagine.evaluation", "imagine.probes")
-MODULES = ("answer", "checker", "itinerary", "mistakes", "narration", "official", "probes", "prompts", "queries",
+FORBIDDEN = ("imagine.domains.travelplanner",)
+MODULES = ("answer", "checker", "domain", "itinerary", "mistakes", "narration", "official", "params", "probes",
+           "prompts", "queries",
            "reflector", "schema", "solver", "teacher", "text", "world")
 
 

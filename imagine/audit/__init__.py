@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from .errors import AuditError
 from .guard import _locked_config, check_read_only, lock
-from .registry import DATASETS, Dataset
+from .registry import DATASETS, Dataset, world_datasets
 
 __all__ = [
     "AuditError",
@@ -109,7 +109,7 @@ def _open(data_dir: str | Path):
             "run `dvc repro` (or `dvc pull`) first, or pass --data"
         )
     datasets = {}
-    for dataset in DATASETS:
+    for dataset in (*DATASETS, *world_datasets(root)):
         files = dataset.files(root)
         if files:
             datasets[dataset.name] = (files, _arrow_dataset(dataset.name, files))

@@ -52,14 +52,10 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in parts)
 
 
-# View name -> files. Later stages: add (or correct) one line when the dataset lands.
+# View name -> files, the same in every domain. The domain's world tables (every sandbox/<table>.parquet:
+# TravelPlanner's cities, flights, ...; the trip domain's cities and connections) are views too, by
+# table name (`world_datasets`).
 DATASETS: tuple[Dataset, ...] = (
-    Dataset("cities", ("sandbox/cities.parquet",)),
-    Dataset("flights", ("sandbox/flights.parquet",)),
-    Dataset("distances", ("sandbox/distances.parquet",)),
-    Dataset("accommodations", ("sandbox/accommodations.parquet",)),
-    Dataset("restaurants", ("sandbox/restaurants.parquet",)),
-    Dataset("attractions", ("sandbox/attractions.parquet",)),
     Dataset(
         "queries",
         ("queries/train.parquet", "queries/val.parquet", "queries/test.parquet"),
@@ -72,3 +68,10 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset("grpo_prompts", ("filtered/grpo_prompts.parquet",)),
     Dataset("evals", ("eval/evals.parquet", "eval/*/evals.parquet")),
 )
+
+
+def world_datasets(data_dir: str | Path) -> tuple[Dataset, ...]:
+    """One view per table of the built world (sandbox/<name>.parquet), unless a dataset has that name."""
+    taken = {d.name for d in DATASETS}
+    tables = sorted(Path(data_dir).glob("sandbox/*.parquet"))
+    return tuple(Dataset(t.stem, (f"sandbox/{t.name}",)) for t in tables if t.stem not in taken)

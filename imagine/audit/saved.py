@@ -1,4 +1,6 @@
-"""Saved audit queries: one `.sql` file per question, in `imagine/audit/queries/`.
+"""Saved audit queries: one `.sql` file per question, in `imagine/audit/queries/` (the questions of every
+domain) and in the domain's own folder (`Domain.audit_dir`, e.g. which checks fail most, by check
+column); a domain's query of the same name replaces the generic one.
 
 Each file holds one read-only statement and starts with `--` comment lines saying what it answers
 (the first line is its one-line description). `run_saved` runs one through the same locked-down
@@ -46,14 +48,25 @@ class SavedQuery:
         return self.header[0] if self.header else ""
 
 
-def saved_queries(directory: str | Path = QUERIES_DIR) -> list[SavedQuery]:
-    """Every saved query of `directory`, sorted by name."""
-    return [SavedQuery(path.stem, path, path.read_text(encoding="utf-8"))
-            for path in sorted(Path(directory).glob("*.sql"))]
+def saved_queries(*directories: str | Path) -> list[SavedQuery]:
+    """Every saved query of `directories` (default: `query_dirs()`), sorted by name; a later folder's
+    query replaces an earlier one of the same name."""
+    found: dict[str, SavedQuery] = {}
+    for directory in directories or query_dirs():
+        for path in sorted(Path(directory).glob("*.sql")):
+            found[path.stem] = SavedQuery(path.stem, path, path.read_text(encoding="utf-8"))
+    return [found[name] for name in sorted(found)]
 
 
-def get(name: str, directory: str | Path = QUERIES_DIR) -> SavedQuery:
-    found = {query.name: query for query in saved_queries(directory)}
+def query_dirs(domain=None) -> tuple[Path, ...]:
+    """The generic folder, then the domain's (default: the default domain)."""
+    from imagine.domain import get_domain
+
+    return QUERIES_DIR, Path((domain or get_domain()).audit_dir)
+
+
+def get(name: str, *directories: str | Path) -> SavedQuery:
+    found = {query.name: query for query in saved_queries(*directories)}
     if name.endswith(".sql"):
         name = name[:-4]
     if name not in found:
@@ -62,19 +75,17 @@ def get(name: str, directory: str | Path = QUERIES_DIR) -> SavedQuery:
     return found[name]
 
 
-def run_saved(name: str, data_dir: str | Path = "data",
-              directory: str | Path = QUERIES_DIR) -> tuple[list[str], list[tuple]]:
+def run_saved(name: str, data_dir: str | Path = "data", *directories: str | Path) -> tuple[list[str], list[tuple]]:
     """(columns, rows) of one saved query."""
-    return run_sql(get(name, directory).sql, data_dir)
+    return run_sql(get(name, *directories).sql, data_dir)
 
 
-def run_all(data_dir: str | Path = "data", directory: str | Path = QUERIES_DIR, *,
-            strict: bool = True) -> dict:
+def run_all(data_dir: str | Path = "data", *directories: str | Path, strict: bool = True) -> dict:
     """Run every saved query: {"metrics": {name: nested numbers}, "tables": {name: {columns, rows}}}.
 
     With strict=False a failing query is recorded under "errors" instead of raising AuditError."""
     metrics, tables, errors = {}, {}, {}
-    for query in saved_queries(directory):
+    for query in saved_queries(*directories):
         try:
             columns, rows = run_sql(query.sql, data_dir)
         except AuditError as exc:
@@ -140,5 +151,5 @@ def _key_text(value) -> str:
     return str(value)
 
 
-__all__ = ["MAX_TABLE_ROWS", "QUERIES_DIR", "SavedQuery", "get", "run_all", "run_saved", "saved_queries",
+__all__ = ["MAX_TABLE_ROWS", "QUERIES_DIR", "SavedQuery", "get", "query_dirs", "run_all", "run_saved", "saved_queries",
            "to_metrics"]

@@ -8,8 +8,9 @@ line and the closing line verbatim, once each and in that order, then `</think>`
 one's is not; 1 <= tokens <= the token budget.
 
 grpo_prompts: every column with its type; (split, query_id) unique; the prompt is [system, user];
-query_json parses into a query the scorer accepts and agrees with the flat columns, its `date` holds
-`days` real calendar dates (no 2022-02-30).
+query_json parses into a query the domain's checker accepts and agrees with the flat columns
+(`Domain.record_problem`; TravelPlanner: its `date` holds `days` real calendar dates, no 2022-02-30),
+plus the domain's own expectations on its columns.
 
 Both: no text value and no message longer than MAX_TEXT characters. The sft and grpo training stages
 validate their input with these suites (no token budget) before any work.
@@ -17,18 +18,13 @@ validate their input with these suites (no token budget) before any work.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
 
 import polars as pl
 
 from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, parse_output
 from imagine.checks import MAX_TEXT, expect_columns, expect_text_lengths, flag, gx, validate
-from imagine.filtering import GRPO_COLUMNS, NO_ERRORS, SFT_COLUMNS
-
-LEVELS = ["easy", "medium", "hard"]
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+from imagine.filtering import NO_ERRORS, SFT_COLUMNS, grpo_schema
 
 
 def _scalar(schema: dict) -> dict:
@@ -89,7 +85,7 @@ def _reflection(text) -> str | None:
     return parse_output(text).reflection if isinstance(text, str) else None
 
 
-def sft_suite(max_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
+def sft_suite(domain, max_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
     E = gx.expectations
     assistant = pl.col("completion").list.first().struct.field("content")
     reflection = assistant.map_elements(_reflection, return_dtype=pl.String)
@@ -98,7 +94,7 @@ def sft_suite(max_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
         *[E.ExpectColumnToExist(column=c) for c in ("prompt", "completion")],
         *[E.ExpectColumnValuesToNotBeNull(column=c) for c in SFT_COLUMNS],
         E.ExpectCompoundColumnsToBeUnique(column_list=["split", "query_id"]),
-        E.ExpectColumnValuesToBeInSet(column="level", value_set=LEVELS),
+        E.ExpectColumnValuesToBeInSet(column="level", value_set=list(domain.levels)),
         E.ExpectColumnValuesToBeBetween(column="tokens", min_value=1, max_value=max_tokens),
         *expect_text_lengths(_scalar(SFT_COLUMNS)),
     ]
@@ -118,46 +114,30 @@ def sft_suite(max_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
     return expectations, rules
 
 
-def _query_problem(row: dict) -> str | None:
-    from imagine.domains.travelplanner.evaluate import QueryError, normalize_query
-
+def _query_problem(domain, row: dict) -> str | None:
     try:
-        query = json.loads(row["query_json"])
-        normalize_query(query)
+        record = json.loads(row["query_json"])
     except (TypeError, json.JSONDecodeError) as exc:
         return f"query_json does not parse: {exc}"
-    except QueryError as exc:
-        return f"query_json is not a valid query: {exc}"
-    for column in ("org", "dest", "days", "visiting_city_number", "people_number", "budget", "level"):
-        if query.get(column) != row[column]:
-            return f"query_json {column}={query.get(column)!r} but column {column}={row[column]!r}"
-    if len(query["date"]) != query["days"]:
-        return f"{len(query['date'])} dates for {query['days']} days"
-    for date in query["date"]:
-        try:
-            if not ISO_DATE.fullmatch(date):
-                raise ValueError
-            dt.date.fromisoformat(date)
-        except ValueError:
-            return f"query_json date {date!r} is not an ISO calendar date"
-    return None
+    if not isinstance(record, dict):
+        return f"query_json is not an object: {str(record)[:60]!r}"
+    return domain.record_problem(record, row)
 
 
-def grpo_suite(max_prompt_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
+def grpo_suite(domain, max_prompt_tokens: int | None = None) -> tuple[list, dict[str, pl.Expr]]:
     E = gx.expectations
-    fields = ["query_json", "org", "dest", "days", "visiting_city_number", "people_number", "budget", "level"]
-    problem = pl.struct(fields).map_elements(_query_problem, return_dtype=pl.String)
+    schema = grpo_schema(domain)
+    fields = ["query_json", "level", *domain.query_columns.get("grpo_prompts", {})]
+    problem = pl.struct(fields).map_elements(lambda row: _query_problem(domain, row), return_dtype=pl.String)
     expectations = [
-        *expect_columns(_scalar(GRPO_COLUMNS)),
+        *expect_columns(_scalar(schema)),
         E.ExpectColumnToExist(column="prompt"),
-        *[E.ExpectColumnValuesToNotBeNull(column=c) for c in GRPO_COLUMNS],
+        *[E.ExpectColumnValuesToNotBeNull(column=c) for c in schema],
         E.ExpectCompoundColumnsToBeUnique(column_list=["split", "query_id"]),
-        E.ExpectColumnValuesToBeInSet(column="level", value_set=LEVELS),
-        E.ExpectColumnValuesToBeInSet(column="days", value_set=[3, 5, 7]),
-        E.ExpectColumnValuesToBeBetween(column="people_number", min_value=1, max_value=8),
-        E.ExpectColumnValuesToBeBetween(column="budget", min_value=0, strict_min=True),
+        E.ExpectColumnValuesToBeInSet(column="level", value_set=list(domain.levels)),
+        *domain.grpo_expectations(),
         E.ExpectColumnValuesToBeBetween(column="prompt_tokens", min_value=1, max_value=max_prompt_tokens),
-        *expect_text_lengths(_scalar(GRPO_COLUMNS)),
+        *expect_text_lengths(_scalar(schema)),
     ]
     rules = {
         "prompt_is_system_user": flag(_roles("prompt") == "system,user", _who("prompt roles [{}]", _roles("prompt"))),
@@ -168,11 +148,16 @@ def grpo_suite(max_prompt_tokens: int | None = None) -> tuple[list, dict[str, pl
     return expectations, rules
 
 
-def validate_sft(frame: pl.DataFrame, *, source: str, max_tokens: int | None = None) -> None:
-    expectations, rules = sft_suite(max_tokens)
+def validate_sft(frame: pl.DataFrame, *, source: str, max_tokens: int | None = None, domain=None) -> None:
+    """`domain`: the imagine.domain.Domain the data belongs to (default: the default domain)."""
+    from imagine.domain import get_domain
+
+    expectations, rules = sft_suite(domain or get_domain(), max_tokens)
     validate(frame, expectations, dataset="sft", source=source, rules=rules)
 
 
-def validate_grpo(frame: pl.DataFrame, *, source: str, max_prompt_tokens: int | None = None) -> None:
-    expectations, rules = grpo_suite(max_prompt_tokens)
+def validate_grpo(frame: pl.DataFrame, *, source: str, max_prompt_tokens: int | None = None, domain=None) -> None:
+    from imagine.domain import get_domain
+
+    expectations, rules = grpo_suite(domain or get_domain(), max_prompt_tokens)
     validate(frame, expectations, dataset="grpo_prompts", source=source, rules=rules)

@@ -8,9 +8,10 @@ infinite; no text value longer than MAX_TEXT characters.
 traces: every column with its type; unique query ids; verdicts, level and final_source in their sets;
 `flagged` is "some judge did not say No errors"; the reflector ran exactly where flagged; a plan has
 a source and an unparseable reasoner output has a reason; an unreflected query keeps the reasoner
-plan; `final_pass` agrees with the check columns; `lazy_reflection` is "judged, not flagged, reasoner
+plan; `final_pass` agrees with the check columns (a final plan, and no check failed; the domain's
+always-scored groups, e.g. TravelPlanner's commonsense checks, never null); `lazy_reflection` is "judged, not flagged, reasoner
 plan fails" (so it implies not flagged); `reflector_fixed` is null exactly when not reflected.
-final_cost is not NaN or infinite; no text value longer than MAX_TEXT characters.
+a domain's float verdict columns (TravelPlanner's final_cost) are not NaN or infinite; no text value longer than MAX_TEXT characters.
 With `turns` given: every query has a reasoner turn, two judge turns when the reasoner produced
 text, and a reflector turn exactly when `reflected`.
 """
@@ -20,8 +21,7 @@ from __future__ import annotations
 import polars as pl
 
 from imagine.checks import expect_columns, expect_text_lengths, finite, flag, gx, validate
-from imagine.domains.travelplanner.evaluate import LEVELS
-from imagine.mas.schema import CS_COLUMNS, FINAL_SOURCES, HARD_COLUMNS, ROLES, ROUNDS, TRACES, TURNS, VERDICTS
+from imagine.mas.schema import FINAL_SOURCES, ROLES, ROUNDS, TURNS, VERDICTS, traces_schema
 
 
 def _scalar(schema):
@@ -64,27 +64,28 @@ def validate_turns(frame: pl.DataFrame, *, source: str) -> None:
     validate(frame, expectations, dataset="turns", source=source, rules=rules)
 
 
-def traces_suite(with_turns: bool = False) -> tuple[list, dict]:
+def traces_suite(domain, with_turns: bool = False) -> tuple[list, dict]:
     E = gx.expectations
+    schema = traces_schema(domain)
     who = pl.col("query_id")
     judged = pl.col("judge_1_verdict").is_not_null()
     flagged = judged & ((pl.col("judge_1_verdict") != "no_errors") | (pl.col("judge_2_verdict") != "no_errors"))
-    all_cs = pl.all_horizontal([pl.col(c).fill_null(False) for c in CS_COLUMNS])
-    no_hard_fail = pl.all_horizontal([pl.col(c).fill_null(True) for c in HARD_COLUMNS])
+    no_check_fails = pl.all_horizontal([pl.col(c).fill_null(True) for c in domain.check_columns])
+    always = [c for c, (group, _) in domain.check_columns.items() if group in domain.always_scored]
     expectations = [
-        *expect_columns(_scalar(TRACES)),
-        *[E.ExpectColumnToExist(column=c) for c, t in TRACES.items() if isinstance(t, pl.List)],
+        *expect_columns(_scalar(schema)),
+        *[E.ExpectColumnToExist(column=c) for c, t in schema.items() if isinstance(t, pl.List)],
         *[E.ExpectColumnValuesToNotBeNull(column=c) for c in (
-            "query_id", "split", "level", "days", "people_number", "query", "flagged", "reflected",
+            "query_id", "split", "level", *domain.query_columns.get("traces", {}), "query", "flagged", "reflected",
             "reasoner_pass", "final_pass", "lazy_reflection", "injected_errors", "tokens_in", "tokens_out",
-            *CS_COLUMNS)],
+            *always)],
         E.ExpectColumnValuesToBeUnique(column="query_id"),
-        E.ExpectColumnValuesToBeInSet(column="level", value_set=list(LEVELS)),
+        E.ExpectColumnValuesToBeInSet(column="level", value_set=list(domain.levels)),
         E.ExpectColumnValuesToBeInSet(column="judge_1_verdict", value_set=list(VERDICTS)),
         E.ExpectColumnValuesToBeInSet(column="judge_2_verdict", value_set=list(VERDICTS)),
         E.ExpectColumnValuesToBeInSet(column="final_source", value_set=list(FINAL_SOURCES)),
         *[E.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in ("tokens_in", "tokens_out")],
-        *expect_text_lengths(_scalar(TRACES)),
+        *expect_text_lengths(_scalar(schema)),
     ]
     rules = {
         "judges_both_or_neither": flag(judged == pl.col("judge_2_verdict").is_not_null(),
@@ -107,7 +108,7 @@ def traces_suite(with_turns: bool = False) -> tuple[list, dict]:
         "unreflected_keeps_reasoner_plan": flag(
             pl.col("reflected") | (pl.col("final_plan").eq_missing(pl.col("reasoner_plan"))),
             pl.format("{}: not reflected but the final plan differs from the reasoner's", who)),
-        "final_pass_matches_checks": flag(pl.col("final_pass") == (all_cs & no_hard_fail),
+        "final_pass_matches_checks": flag(pl.col("final_pass") == (pl.col("final_plan").is_not_null() & no_check_fails),
                                           pl.format("{}: final_pass={} disagrees with the check columns", who,
                                                     pl.col("final_pass"))),
         "lazy_reflection_definition": flag(
@@ -124,7 +125,7 @@ def traces_suite(with_turns: bool = False) -> tuple[list, dict]:
             pl.col("reflector_fixed").is_null()
             | (pl.col("reflector_fixed") == (~pl.col("reasoner_pass") & pl.col("final_pass"))),
             pl.format("{}: reflector_fixed disagrees with reasoner_pass / final_pass", who)),
-        "final_cost_finite": finite("final_cost", who),
+        **{f"{c}_finite": finite(c, who) for c, t in domain.trace_extra_columns.items() if t.is_float()},
     }
     if with_turns:
         rules |= {
@@ -153,9 +154,12 @@ def _with_turn_counts(traces: pl.DataFrame, turns: pl.DataFrame) -> pl.DataFrame
                                ).with_columns(pl.col("_reasoner_ok").fill_null(False))
 
 
-def validate_traces(frame: pl.DataFrame, *, source: str, turns: pl.DataFrame | None = None) -> None:
-    """Validate a traces frame (and, given `turns`, its agreement with them)."""
-    expectations, rules = traces_suite(with_turns=turns is not None)
+def validate_traces(frame: pl.DataFrame, *, source: str, turns: pl.DataFrame | None = None, domain=None) -> None:
+    """Validate a traces frame of `domain` (default: the default domain) and, given `turns`, its
+    agreement with them."""
+    from imagine.domain import get_domain
+
+    expectations, rules = traces_suite(domain or get_domain(), with_turns=turns is not None)
     if turns is not None and "query_id" in frame.columns:
         frame = _with_turn_counts(frame, turns)
     validate(frame, expectations, dataset="traces", source=source, rules=rules)

@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from imagine.errors import UserError
+
 ROLES = ("system", "user", "assistant")
 
 
@@ -63,7 +65,7 @@ class Output:
 OnOutput = Callable[[int, Output], None]
 
 
-class BackendError(RuntimeError):
+class BackendError(UserError, RuntimeError):
     """The backend cannot go on: bad config, a missing dependency or key, or more failed calls
     than its `max_failures` allows. Single failed calls are Outputs with `error`, not this."""
 

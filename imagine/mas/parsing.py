@@ -3,8 +3,8 @@
 - `parse_verdict(text)`: exactly `Errors exist.` / `No errors.` first; then leniently (case,
   punctuation, markdown, a leading <think> block, phrasings like "there are errors" or "the plan has
   no errors"); anything still unclear is `unparseable`, which the protocol counts as a flag.
-- `parse_reflection(text)`: the error analysis is the text before `Corrected plan:`, the plan is the
-  JSON list after it (fenced or bare). Without the marker, the last JSON list in the text is taken;
+- `parse_reflection(text)`: the error analysis is the text before `Corrected plan:`, the corrected
+  answer is the JSON list after it (fenced or bare). Without the marker, the last JSON list in the text is taken;
   without any plan, `plan is None` and `error` says why (the protocol then keeps the reasoner plan).
 """
 
@@ -14,7 +14,11 @@ import json
 import re
 from dataclasses import dataclass
 
-from imagine.domains.travelplanner.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK
+# The protocol's fixed phrases, the same in every domain: a Judge answers exactly one of the first two;
+# the Reflector puts its corrected answer after the third.
+JUDGE_ERRORS = "Errors exist."
+JUDGE_OK = "No errors."
+CORRECTED_PLAN = "Corrected plan:"
 
 ERRORS, NO_ERRORS, UNPARSEABLE = "errors", "no_errors", "unparseable"
 

@@ -25,14 +25,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from imagine.answer import parse_output
-from imagine.domains.travelplanner import prompts
-from imagine.domains.travelplanner.evaluate import LEVELS, Scorer
-from imagine.domains.travelplanner.evaluate.index import SandboxIndex
 from imagine.llm.base import Backend, Output, Request, Sampling, call_key
 from imagine.llm.cache import CallCache, cached_generate
 from imagine.llm.registry import build_backend
-from imagine.mas.parsing import NO_ERRORS, UNPARSEABLE, parse_reflection, parse_verdict
-from imagine.mas.schema import CS_COLUMNS, HARD_COLUMNS, ROUNDS
+from imagine.mas.parsing import JUDGE_ERRORS, JUDGE_OK, NO_ERRORS, UNPARSEABLE, parse_reflection, parse_verdict
+from imagine.mas.schema import ROUNDS
 
 SAMPLING_KEYS = ("temperature", "max_tokens", "top_p", "stop")
 RUN_KEYS = ("batch_size",)
@@ -118,21 +115,24 @@ class _Bar:
 
 
 class Protocol:
-    def __init__(self, roles: dict[str, RoleConfig], index: SandboxIndex, caps: prompts.Caps | dict | None = None,
+    """The rounds over one domain's queries. `params` is the `traces:` section (the domain's prompts read
+    their own keys from it, e.g. TravelPlanner's reference caps)."""
+
+    def __init__(self, roles: dict[str, RoleConfig], domain, world, params: dict | None = None,
                  cache: CallCache | None = None, shared: dict | None = None, progress: bool = True):
         self.roles = roles
-        self.index = index
-        self.caps = caps if isinstance(caps, prompts.Caps) else prompts.Caps.from_params(caps)
+        self.domain = domain
+        self.prompts = domain.prompts(world, params or {})
         self.cache = cache
         self.progress = progress
-        self.scorer = Scorer(index, "strict")
-        shared = {"sandbox": index, **(shared or {})}
+        self.checker = domain.checker(world, "strict")
+        shared = {**domain.teacher_shared(world), **(shared or {})}
         built: dict[str, Backend] = {}
         self.backends: dict[str, Backend] = {}
         for role, config in roles.items():
             key = json.dumps(config.spec, sort_keys=True, default=str)
             if key not in built:
-                built[key] = build_backend(config.spec, **shared)
+                built[key] = build_backend(config.spec, teacher=domain.teacher, **shared)
             self.backends[role] = built[key]
         self._owned = list(built.values())
 
@@ -169,15 +169,14 @@ class Protocol:
     def run(self, rows: list[dict]) -> Result:
         started = time.perf_counter()
         stats = {"seconds": {}}
-        queries = {row["query_id"]: prompts.as_query(row) for row in rows}
         by_id = {row["query_id"]: row for row in rows}
         if len(by_id) != len(rows):
             raise ValueError("query_id values must be unique")
-        reference = {qid: prompts.reference_info(by_id[qid], self.index, self.caps) for qid in by_id}
+        queries = {qid: self.domain.teacher_query(row) for qid, row in by_id.items()}  # as the rules teacher reads it
 
         # Round 1: reasoners.
         calls = [Call(qid, "reasoner", Request(
-            tuple(prompts.reasoner_messages(queries[qid], reference[qid])),
+            tuple(self.prompts.reasoner(by_id[qid])),
             {"role": "reasoner", "query": queries[qid], "reference_plan": by_id[qid].get("reference_plan")}))
             for qid in by_id]
         requests = {(c.query_id, c.role): c.request for c in calls}
@@ -189,7 +188,7 @@ class Protocol:
             text = outputs[(qid, "reasoner")][0].text
             if text is None:
                 continue
-            messages = tuple(prompts.judge_messages(queries[qid], reference[qid], text))
+            messages = tuple(self.prompts.judge(by_id[qid], text))
             for k in (1, 2):
                 calls.append(Call(qid, f"judge_{k}", Request(messages, {
                     "role": "judge", "judge": k, "query": queries[qid], "reasoner_output": text})))
@@ -205,16 +204,16 @@ class Protocol:
             if said[0] is None or all(v == NO_ERRORS for v in said):
                 continue
             text = outputs[(qid, "reasoner")][0].text
-            shown = [{"errors": prompts.JUDGE_ERRORS, "no_errors": prompts.JUDGE_OK}.get(v, "unclear") for v in said]
+            shown = [{"errors": JUDGE_ERRORS, "no_errors": JUDGE_OK}.get(v, "unclear") for v in said]
             calls.append(Call(qid, "reflector", Request(
-                tuple(prompts.reflector_messages(queries[qid], reference[qid], text, shown)),
+                tuple(self.prompts.reflector(by_id[qid], text, shown)),
                 {"role": "reflector", "query": queries[qid], "reasoner_output": text, "verdicts": said,
                  "reference_plan": by_id[qid].get("reference_plan")})))
         requests.update({(c.query_id, c.role): c.request for c in calls})
         outputs.update(self._round(3, "reflector", calls, stats))
 
         turns = self._turns(by_id, requests, outputs, verdicts)
-        traces = self._traces(by_id, queries, requests, outputs, verdicts)
+        traces = self._traces(by_id, requests, outputs, verdicts)
         metrics = self._metrics(turns, traces, stats, time.perf_counter() - started)
         return Result(turns, traces, metrics)
 
@@ -236,18 +235,18 @@ class Protocol:
                 })
         return turns
 
-    def _traces(self, by_id, queries, requests, outputs, verdicts) -> list[dict]:
+    def _traces(self, by_id, requests, outputs, verdicts) -> list[dict]:
         reasoner = self.backends["reasoner"]
         inject = getattr(reasoner, "injected_errors", None)
         traces = []
         for qid, row in by_id.items():
-            q = queries[qid]
+            record = self.domain.record(row)
             out, _ = outputs[(qid, "reasoner")]
             parsed = parse_output(out.text) if out.text is not None else None
             reasoner_plan = parsed.plan if parsed is not None and parsed.ok else None
             reasoner_error = (f"call failed: {out.error}" if out.text is None
                               else parsed.error if reasoner_plan is None else None)
-            reasoner_verdict = self.scorer.score(q, reasoner_plan) if reasoner_plan is not None else None
+            reasoner_verdict = self.checker.score(record, reasoner_plan) if reasoner_plan is not None else None
             reasoner_pass = bool(reasoner_verdict and reasoner_verdict.final_pass)
             said = [verdicts.get((qid, f"judge_{k}")) for k in (1, 2)]
             judged = said[0] is not None
@@ -264,11 +263,11 @@ class Protocol:
                     reflection, reflector_error = parsed_ref.analysis, parsed_ref.error
                     if parsed_ref.plan is not None:
                         final_plan, final_source = parsed_ref.plan, "reflector"
-            verdict = self.scorer.score(q, final_plan)  # no plan: every check fails
+            verdict = self.checker.score(record, final_plan)  # no plan: every check fails
             final_pass = bool(verdict.final_pass)
             trace = {
-                "query_id": qid, "split": row.get("split"), "level": q["level"], "days": int(q["days"]),
-                "people_number": int(q["people_number"]), "query": q.get("query"),
+                "query_id": qid, "split": row.get("split"), "level": row["level"],
+                **self.domain.columns(row, "traces"), "query": row.get("query"),
                 "reasoner_output": out.text,
                 "reasoning": parsed.reasoning if parsed is not None else None,
                 "reasoner_plan": json.dumps(reasoner_plan, ensure_ascii=False) if reasoner_plan is not None else None,
@@ -277,7 +276,7 @@ class Protocol:
                 "reflected": reflected, "reflection": reflection, "reflector_parse_error": reflector_error,
                 "final_plan": json.dumps(final_plan, ensure_ascii=False) if final_plan is not None else None,
                 "final_source": final_source, "reasoner_pass": reasoner_pass,
-                "final_pass": final_pass, "final_cost": verdict.cost,
+                "final_pass": final_pass, **self.domain.trace_extras(verdict),
                 "reflector_fixed": (not reasoner_pass and final_pass) if reflected else None,
                 "lazy_reflection": judged and not flagged and not reasoner_pass,
                 "injected_errors": (inject(requests[(qid, "reasoner")], self.roles["reasoner"].sampling)
@@ -285,10 +284,8 @@ class Protocol:
                 "tokens_in": sum(int(outputs[(qid, r)][0].tokens_in) for r in ROUNDS if (qid, r) in outputs),
                 "tokens_out": sum(int(outputs[(qid, r)][0].tokens_out) for r in ROUNDS if (qid, r) in outputs),
             }
-            for column, check in CS_COLUMNS.items():
-                trace[column] = verdict.commonsense[check]
-            for column, check in HARD_COLUMNS.items():
-                trace[column] = verdict.hard[check]
+            for column, (group, check) in self.domain.check_columns.items():
+                trace[column] = verdict.groups[group].get(check)
             traces.append(trace)
         return traces
 
@@ -300,7 +297,7 @@ class Protocol:
 
         def pass_rates(column):
             out = {"all": rate(sum(t[column] for t in traces), n)}
-            for level in LEVELS:
+            for level in self.domain.levels:
                 group = [t for t in traces if t["level"] == level]
                 out[level] = rate(sum(t[column] for t in group), len(group))
             return out

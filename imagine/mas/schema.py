@@ -20,15 +20,17 @@
 | cached      | bool        | served from the call cache                                              |
 | error       | str or null | why the call failed                                                     |
 
-`traces`: one row per query. Check columns are the strict scorer's verdicts on the FINAL plan:
-`cs_<check>` for each of the 8 commonsense checks and `hard_<check>` for each of the 5 hard checks
-(null: the hard check does not apply, or was not scored because the plan is incomplete / leaves
-the sandbox).
+`traces`: one row per query (`traces_schema(domain)`). Check columns are the domain's strict checker's
+verdicts on the FINAL plan, one column per check as the domain names them (`Domain.check_columns`;
+TravelPlanner: `cs_<check>` for its 8 commonsense and `hard_<check>` for its 5 hard checks; null: the
+check does not apply, or was not scored). The domain also adds its query columns after `level`
+(TravelPlanner: `days`, `people_number`) and its own verdict columns after `final_pass`
+(TravelPlanner: `final_cost`).
 
 | column                | type        | meaning                                                       |
 |-----------------------|-------------|---------------------------------------------------------------|
 | query_id, split, level| str         |                                                               |
-| days, people_number   | int64       |                                                               |
+| (domain query columns)|             | e.g. TravelPlanner's days, people_number                      |
 | query                 | str         | the natural-language request                                  |
 | reasoner_output       | str or null | raw reasoner text (null: the call failed)                     |
 | reasoning             | str or null | the text inside <think>...</think>                            |
@@ -43,9 +45,9 @@ the sandbox).
 | final_plan            | str or null | JSON of the plan kept                                         |
 | final_source          | str or null | reasoner / reflector (null: no plan at all)                   |
 | reasoner_pass         | bool        | strict final_pass of the reasoner plan                        |
-| cs_*, hard_*          | bool or null| strict checks of the final plan                               |
+| (check columns)       | bool or null| strict checks of the final plan                               |
 | final_pass            | bool        | strict final_pass of the final plan                           |
-| final_cost            | float or null | strict cost of the final plan (null: not priceable)         |
+| (domain verdict cols) |             | e.g. TravelPlanner's final_cost (null: not priceable)         |
 | reflector_fixed       | bool or null| reflected, reasoner plan failed, final plan passes (null: not reflected) |
 | lazy_reflection       | bool        | both judges said No errors. but the reasoner plan fails       |
 | injected_errors       | list[str]   | mistake kinds the rules reasoner injected (empty otherwise)   |
@@ -56,15 +58,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS
-
 ROLES = ("reasoner", "judge_1", "judge_2", "reflector")
 ROUNDS = {"reasoner": 1, "judge_1": 2, "judge_2": 2, "reflector": 3}
 VERDICTS = ("errors", "no_errors", "unparseable")
 FINAL_SOURCES = ("reasoner", "reflector")
-
-CS_COLUMNS = {f"cs_{check}": check for check in COMMONSENSE_CHECKS}
-HARD_COLUMNS = {f"hard_{check}": check for check in HARD_CHECKS}
 
 TURNS: dict[str, pl.DataType] = {
     "query_id": pl.String, "split": pl.String, "round": pl.Int64, "role": pl.String, "backend": pl.String,
@@ -73,19 +70,23 @@ TURNS: dict[str, pl.DataType] = {
     "cached": pl.Boolean, "error": pl.String,
 }
 
-TRACES: dict[str, pl.DataType] = {
-    "query_id": pl.String, "split": pl.String, "level": pl.String, "days": pl.Int64,
-    "people_number": pl.Int64, "query": pl.String,
-    "reasoner_output": pl.String, "reasoning": pl.String, "reasoner_plan": pl.String,
-    "reasoner_parse_error": pl.String,
-    "judge_1_verdict": pl.String, "judge_2_verdict": pl.String, "flagged": pl.Boolean,
-    "reflected": pl.Boolean, "reflection": pl.String, "reflector_parse_error": pl.String,
-    "final_plan": pl.String, "final_source": pl.String, "reasoner_pass": pl.Boolean,
-    **{column: pl.Boolean for column in CS_COLUMNS}, **{column: pl.Boolean for column in HARD_COLUMNS},
-    "final_pass": pl.Boolean, "final_cost": pl.Float64, "reflector_fixed": pl.Boolean,
-    "lazy_reflection": pl.Boolean, "injected_errors": pl.List(pl.String),
-    "tokens_in": pl.Int64, "tokens_out": pl.Int64,
-}
+
+
+def traces_schema(domain) -> dict[str, pl.DataType]:
+    """The traces columns, in order, for `domain` (imagine.domain.Domain)."""
+    return {
+        "query_id": pl.String, "split": pl.String, "level": pl.String, **domain.query_columns.get("traces", {}),
+        "query": pl.String,
+        "reasoner_output": pl.String, "reasoning": pl.String, "reasoner_plan": pl.String,
+        "reasoner_parse_error": pl.String,
+        "judge_1_verdict": pl.String, "judge_2_verdict": pl.String, "flagged": pl.Boolean,
+        "reflected": pl.Boolean, "reflection": pl.String, "reflector_parse_error": pl.String,
+        "final_plan": pl.String, "final_source": pl.String, "reasoner_pass": pl.Boolean,
+        **{column: pl.Boolean for column in domain.check_columns},
+        "final_pass": pl.Boolean, **domain.trace_extra_columns, "reflector_fixed": pl.Boolean,
+        "lazy_reflection": pl.Boolean, "injected_errors": pl.List(pl.String),
+        "tokens_in": pl.Int64, "tokens_out": pl.Int64,
+    }
 
 
 def frame(rows: list[dict], schema: dict[str, pl.DataType]) -> pl.DataFrame:

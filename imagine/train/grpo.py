@@ -19,16 +19,18 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from imagine.train.rewards import Reward, RewardWeights
+from imagine.train.rewards import FIXED, Reward, RewardWeights
 from imagine.train.runs import RunDir, device_flags, fingerprint, make_live_callback, positive_int, precision_flags, save_final
 from imagine.train.sft import TrainError
 
-LIVE_METRICS = {
-    "reward": "reward", "reward_std": "reward_std", "frac_reward_zero_std": "frac_reward_zero_std",
-    **{f"rewards/reward_{c}/mean": f"reward_{c}" for c in Reward.COMPONENTS},
-    "kl": "kl", "completions/mean_length": "completion_length", "completions/clipped_ratio": "clipped_ratio",
-    "entropy": "entropy", "loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
-}
+def live_metrics(reward: Reward) -> dict[str, str]:
+    """Trainer log key -> dvclive name: the reward, each of its components, the group spread, KL, lengths."""
+    return {
+        "reward": "reward", "reward_std": "reward_std", "frac_reward_zero_std": "frac_reward_zero_std",
+        **{f"rewards/reward_{c}/mean": f"reward_{c}" for c in reward.components},
+        "kl": "kl", "completions/mean_length": "completion_length", "completions/clipped_ratio": "clipped_ratio",
+        "entropy": "entropy", "loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
+    }
 ENGINES = ("auto", "lean", "generate")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 
@@ -94,7 +96,8 @@ class GRPOParams:
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
             raise ValueError("grpo.vllm_gpu_memory_utilization must lie in (0, 1]")
         precision_flags(self.precision)
-        self.weights = RewardWeights(**(self.reward or {}))  # validates the weights too
+        reward = dict(self.reward or {})  # the values now; the group names once the domain is known
+        RewardWeights({k: v for k, v in reward.items() if k not in FIXED}, **{k: reward[k] for k in FIXED if k in reward})
 
     @classmethod
     def from_params(cls, params: dict | None) -> GRPOParams:
@@ -115,7 +118,7 @@ def init_checkpoint(sft_dir: str | Path, rl_init_step: int) -> Path:
     return folder
 
 
-def load_prompts(config: GRPOParams):
+def load_prompts(config: GRPOParams, domain=None):
     """The TRL prompt dataset (prompt, query_json) and its counts; the file must pass the grpo_prompts suite."""
     import polars as pl
     from datasets import Dataset
@@ -128,7 +131,7 @@ def load_prompts(config: GRPOParams):
     frame = pl.read_parquet(path)
     # The grpo_prompts suite before any work (no prompt-token budget: that filter follows): a corrupt or
     # hostile file raises DataValidationError (a ValueError) naming the file, column and expectation.
-    validate_grpo(frame, source=str(path))
+    validate_grpo(frame, source=str(path), domain=domain)
     total = frame.height
     if config.max_prompt_tokens is not None:
         if "prompt_tokens" not in frame.columns:
@@ -169,7 +172,7 @@ def build_trainer(config: GRPOParams, model_dir: str | Path, dataset, reward: Re
         activation_checkpointing=config.gradient_checkpointing,  # TRL defaults it on
         model_init_kwargs={"dtype": "float32", "use_safetensors": True, "local_files_only": True},
         **vllm, **precision_flags(config.precision), **device_flags(config.precision))
-    callbacks = [make_live_callback(live_dir, LIVE_METRICS, resume=resume)] if live_dir else []
+    callbacks = [make_live_callback(live_dir, live_metrics(reward), resume=resume)] if live_dir else []
     rollout = None if config.use_vllm else lean_rollout(config, model_dir, tokenizer)
     return _trainer_class()(model=str(model_dir), reward_funcs=reward.functions(), args=args, train_dataset=dataset,
                             processing_class=tokenizer, callbacks=callbacks, rollout_func=rollout)
@@ -242,22 +245,20 @@ def _trainer_class():
     return Trainer
 
 
-def strict_reward(sandbox_dir: str | Path, weights: RewardWeights) -> Reward:
-    from imagine.domains.travelplanner.evaluate import Scorer
-    from imagine.domains.travelplanner.evaluate.index import SandboxIndex
-    from imagine.domains.travelplanner.sandbox import Sandbox
-
-    if not Path(sandbox_dir).is_dir():
-        raise TrainError(f"no sandbox at {str(sandbox_dir)!r} (grpo.sandbox): run `dvc repro sandbox` first")
-    return Reward(Scorer(SandboxIndex(Sandbox.load(sandbox_dir)), "strict"), weights)
+def strict_reward(config: GRPOParams, domain) -> Reward:
+    """The reward over `domain`'s strict checker on the world at `grpo.sandbox`, weighted by `grpo.reward`."""
+    if not Path(config.sandbox).is_dir():
+        raise TrainError(f"no sandbox at {str(config.sandbox)!r} (grpo.sandbox): run `dvc repro sandbox` first")
+    checker = domain.checker(domain.load_world(config.sandbox), "strict")
+    return Reward(checker, RewardWeights.from_params(config.reward, checker.groups))
 
 
 def run_grpo(config: GRPOParams, model_dir: str | Path, out: str | Path, live_dir: str | Path,
-             reward: Reward | None = None) -> dict:
-    """Train from `model_dir` (or resume a killed run), save `<out>/final`; returns the metrics report."""
+             reward: Reward, domain=None) -> dict:
+    """Train from `model_dir` (or resume a killed run) with `reward` (see `strict_reward`) on `domain`'s
+    prompts (default: the default domain), save `<out>/final`; returns the metrics report."""
     started = time.perf_counter()
-    dataset, counts = load_prompts(config)
-    reward = reward or strict_reward(config.sandbox, config.weights)
+    dataset, counts = load_prompts(config, domain)
     run = RunDir(out)
     weights = [p for p in sorted(Path(model_dir).glob("*.safetensors"))]
     resume_from = run.prepare(fingerprint(asdict(config), str(Path(model_dir).resolve()), *weights,

@@ -1,57 +1,74 @@
-"""The paper's GRPO reward, computed by the shared strict scorer, as TRL reward functions.
+"""The paper's GRPO reward, generalised to any domain's check groups, computed by the shared strict checker.
 
-    reward = format_penalty                          if the output is not <think>...</think> + a JSON plan
-           = w_c * commonsense_passed / 8
-             + w_h * hard_passed / hard_applicable
+    reward = format_penalty                           if the output is not <think>...</think> + a JSON answer
+           = sum over check groups g of  w_g * passed_g / set_g
              + (reflection_bonus if the think block holds a non-empty reflection else reflection_penalty)
 
-With the default weights (1, 1, +0.5, -0.5, -1) the reward lies in [-1, 2.5]. It is split into
-four components, one TRL reward function each (signature `f(prompts, completions, **columns)`), so
-TRL logs every component separately; their sum is the reward. A hard check the scorer does not
-score (the plan is incomplete or leaves the sandbox) counts as failed. An empty reflection gets
-the penalty, not the bonus: writing the REFLECTION line alone must not pay.
+where set_g are the checks of group g the query sets (`checker.applicable`; a group the query sets none of
+adds 0) and passed_g those of them the answer passes: a set check the checker did not score counts as
+failed. For TravelPlanner the groups are commonsense (all 8 checks) and hard (the constraints the query
+has), which is the paper's reward exactly; with the default weights (1, 1, +0.5, -0.5, -1) it lies in
+[-1, 2.5]. It is split into components, one TRL reward function each (signature
+`f(prompts, completions, **columns)`): format, one per group, reflection; TRL logs every component and
+their sum is the reward. An empty reflection gets the penalty: writing the REFLECTION line alone must not pay.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from imagine.answer import parse_output
-from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, Scorer, applicable_hard, normalize_query
+
+FIXED = ("reflection_bonus", "reflection_penalty", "format_penalty")
 
 
 @dataclass(frozen=True)
 class RewardWeights:
-    commonsense: float = 1.0
-    hard: float = 1.0
+    groups: dict[str, float] = field(default_factory=dict)  # check group -> weight
     reflection_bonus: float = 0.5
     reflection_penalty: float = -0.5
     format_penalty: float = -1.0
 
     def __post_init__(self):
-        if self.commonsense < 0 or self.hard < 0:
-            raise ValueError("commonsense and hard weights must be >= 0")
+        if any(w < 0 for w in self.groups.values()):
+            raise ValueError(f"check-group weights must be >= 0, got {self.groups}")
         if self.format_penalty > min(self.reflection_bonus, self.reflection_penalty):
             raise ValueError("format_penalty must not exceed the lowest reward of a well-formed output")
 
+    @classmethod
+    def from_params(cls, params: dict | None, groups: Iterable[str]) -> RewardWeights:
+        """`grpo.reward`: the three fixed keys, plus one weight per check group of the domain (default 1)."""
+        params, groups = dict(params or {}), list(groups)
+        unknown = sorted(set(params) - set(FIXED) - set(groups))
+        if unknown:
+            raise ValueError(f"grpo.reward: unknown key(s) {unknown}; known: {[*groups, *FIXED]} "
+                             "(one weight per check group of the domain, and the three fixed terms)")
+        return cls({g: float(params.pop(g, 1.0)) for g in groups}, **{k: float(v) for k, v in params.items()})
+
     @property
     def bounds(self) -> tuple[float, float]:
-        """The documented range: a format failure at the bottom, a passing reflected plan at the top."""
-        return self.format_penalty, self.commonsense + self.hard + max(self.reflection_bonus, self.reflection_penalty)
+        """The documented range: a format failure at the bottom, a passing reflected answer at the top."""
+        return self.format_penalty, sum(self.groups.values()) + max(self.reflection_bonus, self.reflection_penalty)
 
 
 @dataclass(frozen=True)
 class RewardParts:
     format: float
-    commonsense: float
-    hard: float
+    groups: dict[str, float]
     reflection: float
+
+    def __getattr__(self, name: str) -> float:  # parts.commonsense: a group's component
+        groups = self.__dict__.get("groups", {})
+        if name in groups:
+            return groups[name]
+        raise AttributeError(name)
 
     @property
     def total(self) -> float:
-        return self.format + self.commonsense + self.hard + self.reflection
+        return self.format + sum(self.groups.values()) + self.reflection
 
 
 def _text(completion) -> str:
@@ -62,15 +79,18 @@ def _text(completion) -> str:
 
 
 class Reward:
-    """Scores completions once and serves the four components from a small memo."""
+    """Scores completions once and serves the components from a small memo. `checker` is a domain's
+    strict checker (`score(record, answer)`, `applicable(record)`, `groups`, `mode`)."""
 
-    COMPONENTS = ("format", "commonsense", "hard", "reflection")
-
-    def __init__(self, scorer: Scorer, weights: RewardWeights = RewardWeights(), memo_size: int = 4096):
-        if scorer.mode != "strict":
+    def __init__(self, checker, weights: RewardWeights | None = None, memo_size: int = 4096):
+        if checker.mode != "strict":
             raise ValueError("the reward must use the strict scorer, or the policy learns the official exploits")
-        self.scorer = scorer
-        self.weights = weights
+        self.checker = checker
+        self.weights = weights or RewardWeights.from_params(None, checker.groups)
+        missing = set(checker.groups) - set(self.weights.groups)
+        if missing:
+            raise ValueError(f"reward weights lack the check group(s) {sorted(missing)}")
+        self.components = ("format", *checker.groups, "reflection")
         self._memo: OrderedDict[tuple[str, str], RewardParts] = OrderedDict()
         self._memo_size = memo_size
 
@@ -82,16 +102,17 @@ class Reward:
         w = self.weights
         parsed = parse_output(text)
         if not parsed.ok:
-            parts = RewardParts(w.format_penalty, 0.0, 0.0, 0.0)
+            parts = RewardParts(w.format_penalty, dict.fromkeys(self.checker.groups, 0.0), 0.0)
         else:
-            query = normalize_query(json.loads(query_json))
-            verdict = self.scorer.score(query, parsed.plan)
-            commonsense = sum(verdict.commonsense[c] is True for c in COMMONSENSE_CHECKS) / len(COMMONSENSE_CHECKS)
-            applicable = applicable_hard(query)
-            hard = sum(verdict.hard.get(c) is True for c in applicable) / len(applicable) if applicable else 0.0
+            record = json.loads(query_json)
+            verdict = self.checker.score(record, parsed.plan)
+            groups = {}
+            for group, checks in self.checker.applicable(record).items():
+                values = verdict.groups[group]
+                passed = sum(values.get(c) is True for c in checks) / len(checks) if checks else 0.0
+                groups[group] = w.groups[group] * passed
             reflected = bool(parsed.reflection and parsed.reflection.strip())
-            parts = RewardParts(0.0, w.commonsense * commonsense, w.hard * hard,
-                                w.reflection_bonus if reflected else w.reflection_penalty)
+            parts = RewardParts(0.0, groups, w.reflection_bonus if reflected else w.reflection_penalty)
         self._memo[key] = parts
         if len(self._memo) > self._memo_size:
             self._memo.popitem(last=False)
@@ -101,11 +122,14 @@ class Reward:
         """The whole reward (TRL signature)."""
         return [self.parts(q, c).total for q, c in zip(query_json, completions)]
 
+    def component(self, parts: RewardParts, name: str) -> float:
+        return parts.groups[name] if name in parts.groups else getattr(parts, name)
+
     def functions(self) -> list:
         """One TRL reward function per component, named `reward_<component>`; they sum to the reward."""
-        def component(name):
+        def make(name):
             def reward(prompts, completions, query_json, **columns) -> list[float]:
-                return [getattr(self.parts(q, c), name) for q, c in zip(query_json, completions)]
+                return [self.component(self.parts(q, c), name) for q, c in zip(query_json, completions)]
             reward.__name__ = f"reward_{name}"
             return reward
-        return [component(name) for name in self.COMPONENTS]
+        return [make(name) for name in self.components]

@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from imagine.errors import UserError
 from imagine.train.runs import RunDir, device_flags, fingerprint, make_live_callback, positive_int, precision_flags, save_final
 
 LIVE_METRICS = {"loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
@@ -26,7 +27,7 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
               "inverse_sqrt", "warmup_stable_decay")
 
 
-class TrainError(Exception):
+class TrainError(UserError):
     """A training input or configuration problem, worded for the user."""
 
 
@@ -88,7 +89,7 @@ class SFTParams:
         return cls(**params)
 
 
-def load_dataset(config: SFTParams):
+def load_dataset(config: SFTParams, domain=None):
     """The TRL prompt-completion dataset, and counts of what was kept/dropped; the file must pass the sft suite."""
     import polars as pl
     from datasets import Dataset
@@ -101,7 +102,7 @@ def load_dataset(config: SFTParams):
     frame = pl.read_parquet(path)
     # The sft suite before any work (structure and layout, no token budget): a corrupt or hostile file
     # raises DataValidationError (a ValueError) naming the file, column and expectation.
-    validate_sft(frame, source=str(path))
+    validate_sft(frame, source=str(path), domain=domain)
     frame = frame.filter(pl.col("split").is_in(config.splits))
     total = frame.height
     kept = frame.filter(pl.col("tokens") <= config.max_length)
@@ -178,10 +179,10 @@ def _trainer_class():
     return Trainer
 
 
-def run_sft(config: SFTParams, out: str | Path, live_dir: str | Path) -> dict:
+def run_sft(config: SFTParams, out: str | Path, live_dir: str | Path, domain=None) -> dict:
     """Train (or resume a killed run), save `<out>/final`; returns the metrics report."""
     started = time.perf_counter()
-    dataset, counts = load_dataset(config)
+    dataset, counts = load_dataset(config, domain)
     run = RunDir(out)
     resume_from = run.prepare(fingerprint({k: v for k, v in asdict(config).items() if k != "rl_init_step"},
                                           Path(config.data)))

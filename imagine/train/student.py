@@ -17,6 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
+from imagine.errors import UserError
 from imagine.io import atomic_path
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -24,7 +25,7 @@ CHECK_MESSAGES = ({"role": "user", "content": "What is the capital of France? An
 WEIGHT_PATTERNS = ("*.safetensors",)  # safetensors only: pickled weights (*.bin) can run code on load
 
 
-class StudentError(RuntimeError):
+class StudentError(UserError, RuntimeError):
     """The student could not be converted, validated or failed its generation check."""
 
 

@@ -4,9 +4,9 @@
 |-----------|--------------------------------------------------------------------------------------|
 | sandbox/  | the travel world's six tables: the official reader, cleaning, flights, synthetic worlds |
 | queries/  | certified query generation: sampling, the feasibility solver, TravelPlanner import    |
-| evaluate/ | the 8 commonsense and 5 hard checks (strict / compat), index, metrics, `imagine eval`  |
+| evaluate/ | the 8 commonsense and 5 hard checks (strict / compat), metrics, `imagine eval`, and the  |
+|           | one SandboxIndex that the scorers, the solver, the prompts and the teacher all read      |
 | plan      | TravelPlanner plan strings: how plans are written                                     |
-| world     | per-city views of a SandboxIndex for the prompts and the rules teacher                |
 | prompts   | every prompt of the MAS protocol (the Reasoner's is the student's), reference info    |
 | rules     | RulesBackend: the deterministic seeded CPU teacher (the `rules` LLM backend)          |
 | probes    | reward-hacking probes and the audit stage's probe run                                 |

@@ -24,11 +24,8 @@ from dataclasses import dataclass
 from imagine.domains.travelplanner.evaluate.index import SandboxIndex, parse_entity
 from imagine.domains.travelplanner.evaluate.strict import Day
 from imagine.domains.travelplanner.queries.schema import to_travelplanner
-from imagine.domains.travelplanner.world import World
+from imagine.mas.parsing import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK
 
-JUDGE_ERRORS = "Errors exist."
-JUDGE_OK = "No errors."
-CORRECTED_PLAN = "Corrected plan:"
 
 PLAN_FORMAT = """Give the plan as a JSON list with one object per day and exactly these keys: "days" (1, 2, ...), "current_city", "transportation", "breakfast", "attraction", "lunch", "dinner", "accommodation". Rules:
 - current_city: "City", or "from A to B" on a travel day.
@@ -170,7 +167,6 @@ def reference_info(query: dict, index: SandboxIndex, caps: Caps | dict | None = 
                    reference_plan=None) -> str:
     """Compact reference information for one query (see the module docstring)."""
     caps = caps if isinstance(caps, Caps) else Caps.from_params(caps)
-    world = World.of(index)
     q = as_query(query)
     plan = plan_of(reference_plan if reference_plan is not None else query.get("reference_plan"))
     org, people = q["org"], int(q["people_number"])
@@ -188,7 +184,7 @@ def reference_info(query: dict, index: SandboxIndex, caps: Caps | dict | None = 
     for origin, dest, day in legs_of(q, cities, plan):
         date = dates[day] if day < len(dates) else None
         options = []
-        flights = world.flights_on(origin, dest, date)
+        flights = index.flights_on(origin, dest, date)
         shown = [f for f in flights if f.number in used["flights"]]
         for f in flights:
             if len(shown) >= caps.flights_per_leg:
@@ -197,23 +193,23 @@ def reference_info(query: dict, index: SandboxIndex, caps: Caps | dict | None = 
                 shown.append(f)
         for f in sorted(shown, key=lambda f: (f.price, f.dep_time)):
             options.append(f"Flight {f.number} {f.dep_time}-{f.arr_time} {_money(f.price)}")
-        route = world.route(origin, dest)
+        route = index.route(origin, dest)
         if route is not None:
             options.append(f"Self-driving {route.duration}, {route.distance_text}, "
                            f"{_money(int(route.distance_km * 0.05))}/car")
             options.append(f"Taxi {_money(int(route.distance_km))}/taxi")
         lines.append(f"- day {day + 1} {origin} -> {dest} ({date}): " + ("; ".join(options) or "no option found"))
     for city in cities:
-        hotels = _pick(world.hotels.get(city, []), city, used["accommodations"], caps.hotels)
+        hotels = _pick(index.listed("accommodations", city), city, used["accommodations"], caps.hotels)
         lines.append(f"Hotels in {city} (name | room type | price/night | max guests | min nights | rules):")
         for h in hotels:
             lines.append(f"- {h['name']} | {h['room_type']} | {_money(h['price'])} | {h['max_occupancy']} | "
                          f"{h['minimum_nights']} | {h['house_rules'] or 'none'}")
-        restaurants = _pick(world.restaurants.get(city, []), city, used["restaurants"], caps.restaurants)
+        restaurants = _pick(index.listed("restaurants", city), city, used["restaurants"], caps.restaurants)
         lines.append(f"Restaurants in {city} (name | avg cost | cuisines):")
         for r in restaurants:
             lines.append(f"- {r['name']} | {_money(r['average_cost'])} | {r['cuisines']}")
-        attractions = _pick(world.attractions.get(city, []), city, used["attractions"], caps.attractions)
+        attractions = _pick(index.listed("attractions", city), city, used["attractions"], caps.attractions)
         lines.append(f"Attractions in {city}: " + "; ".join(a["name"] for a in attractions))
     return "\n".join(lines)
 

@@ -34,12 +34,11 @@ import random
 import time
 
 from imagine.domains.travelplanner.evaluate import Scorer, normalize_query
-from imagine.domains.travelplanner.evaluate.index import SandboxIndex, parse_entity
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex, forbidden_rules, parse_entity, rooms
 from imagine.domains.travelplanner.evaluate.strict import Day, parse_transport
 from imagine.domains.travelplanner.plan import MEALS, ground
 from imagine.domains.travelplanner.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, plan_of
 from imagine.domains.travelplanner.sandbox import ROOM_TYPE_OK
-from imagine.domains.travelplanner.world import World, forbidden_rules, rooms
 from imagine.llm.base import Backend, Output, Request, Sampling
 
 # Mistake kinds, in the order they are tried, and the strict check (traces column) each one breaks.
@@ -124,12 +123,9 @@ class RulesBackend(Backend):
         self.miss_rate, self.false_alarm_rate = float(miss_rate), float(false_alarm_rate)
         self.format_error_rate, self.fix_failure_rate = float(format_error_rate), float(fix_failure_rate)
         self.latency_ms = float(latency_ms)
-        self._sandbox = None
-        if isinstance(sandbox, SandboxIndex):
-            self.index = sandbox
-        else:
-            self._sandbox, self.index = sandbox, SandboxIndex(sandbox)
-        self.world = World.of(self.index)
+        # Given a Sandbox rather than its index, the teacher also solves a query that has no reference plan.
+        self._solves = not isinstance(sandbox, SandboxIndex)
+        self.index = sandbox if isinstance(sandbox, SandboxIndex) else SandboxIndex(sandbox)
         self.scorer = Scorer(self.index, "strict")
         self._solver = None
         config = {"seed": self.seed, "mistakes": self.mistakes, "miss_rate": self.miss_rate,
@@ -182,10 +178,10 @@ class RulesBackend(Backend):
     def _target(self, context: dict, q: dict) -> list | None:
         """The certified plan for the query: the reference plan, else the solver's (needs a Sandbox)."""
         plan = plan_of(context.get("reference_plan"))
-        if plan is None and self._sandbox is not None:
+        if plan is None and self._solves:
             from imagine.domains.travelplanner.queries import SolverIndex, solve
             if self._solver is None:
-                self._solver = SolverIndex(self._sandbox)
+                self._solver = SolverIndex(self.index)
             plan = solve(self._solver, q).plan
         return copy.deepcopy(plan) if plan else None
 
@@ -264,7 +260,7 @@ class RulesBackend(Backend):
         # The reasoner mixes up cities: a restaurant from the origin (or another stop) of the trip.
         others = [q["org"]] + [c for c in self._route(plan, q["org"]) if c != city]
         for other in others:
-            candidates = [r for r in self.world.restaurants.get(other, [])
+            candidates = [r for r in self.index.listed("restaurants", other)
                           if f"{r['name']}, {other}" not in used][:6]
             if candidates:
                 row = rng.choice(candidates)
@@ -311,7 +307,7 @@ class RulesBackend(Backend):
         for text, days in sorted(self._stays(plan), key=lambda s: -len(s[1])):
             current = self._row("accommodations", text)
             city = parse_entity(text)[1]
-            better = [r for r in self.world.hotels.get(city, []) if self._hotel_ok(q, r, len(days))
+            better = [r for r in self.index.listed("accommodations", city) if self._hotel_ok(q, r, len(days))
                       and r["price"] * rooms(r, people) > current["price"] * rooms(current, people)]
             if not better:
                 continue
@@ -329,7 +325,7 @@ class RulesBackend(Backend):
         options = []
         for text, days in self._stays(plan):
             city = parse_entity(text)[1]
-            rows = [r for r in self.world.hotels.get(city, [])
+            rows = [r for r in self.index.listed("accommodations", city)
                     if r["minimum_nights"] > len(days) and self._hotel_ok(q, r, len(days), minimum=False)]
             if rows:
                 options.append((text, days, rows[:3]))
@@ -353,7 +349,7 @@ class RulesBackend(Backend):
         options = []
         for text, days in self._stays(plan):
             city = parse_entity(text)[1]
-            rows = [r for r in self.world.hotels.get(city, [])
+            rows = [r for r in self.index.listed("accommodations", city)
                     if self._hotel_ok(q, r, len(days), **relax) and not self._hotel_ok(q, r, len(days))]
             if rows:
                 options.append((text, days, rows[:3]))  # cheapest first: the reasoner went for price
@@ -371,7 +367,7 @@ class RulesBackend(Backend):
         modes = {t.mode for _, t in legs}
         options = []
         for i, t in legs:
-            route = self.world.route(t.origin, t.dest)
+            route = self.index.route(t.origin, t.dest)
             if route is None:
                 continue
             if t.mode in ("flight", "taxi") and q["local_constraint"].get("transportation") != "no self-driving":
@@ -395,7 +391,7 @@ class RulesBackend(Backend):
                 if self.index.exact("restaurants", name, city) is None:
                     new = f"{name}, {city}"
                     plan[i][meal] = new
-                    costs = [r["average_cost"] for r in self.world.restaurants.get(city, [])] or [25]
+                    costs = [r["average_cost"] for r in self.index.listed("restaurants", city)] or [25]
                     beliefs.price[new] = costs[len(costs) // 2]
                     beliefs.cuisines[new] = rng.choice(("American, Cafe", "Italian, Pizza", "Seafood, BBQ"))
                     return True
@@ -457,12 +453,12 @@ class RulesBackend(Backend):
                 continue
             date = q["date"][day.index] if day.index < len(q["date"]) else None
             options = []
-            cheapest = self.world.flights_on(t.origin, t.dest, date)
+            cheapest = self.index.flights_on(t.origin, t.dest, date)
             if cheapest and rule != "no flight":
                 f = cheapest[0]
                 options.append(f"flight {f.number} ({f.dep_time}-{f.arr_time}) {_money(f.price)} x {people} = "
                                f"{_money(f.price * people)}")
-            route_info = self.world.route(t.origin, t.dest)
+            route_info = self.index.route(t.origin, t.dest)
             if route_info is not None:
                 drive = int(route_info.distance_km * 0.05) * math.ceil(people / 5)
                 taxi = int(route_info.distance_km) * math.ceil(people / 4)
@@ -573,7 +569,7 @@ class RulesBackend(Backend):
 
     def _rejected_hotel(self, q, city, nights, chosen) -> str | None:
         people = q["people_number"]
-        for row in self.world.hotels.get(city, []):
+        for row in self.index.listed("accommodations", city):
             if row["price"] * rooms(row, people) >= chosen["price"] * rooms(chosen, people):
                 break
             if row["minimum_nights"] > nights:

@@ -132,10 +132,20 @@ def _grouped(checks: dict) -> dict[str, dict]:
 
 
 class Checker:
+    """The trip checker in one mode, in the generic shape (`groups`, `score`, `applicable`)."""
+
     def __init__(self, mode: str = "strict"):
         if mode not in MODES:
             raise ValueError(f"trip checker mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
+        self.groups = GROUPS if mode == "strict" else COMPAT_GROUPS
+
+    def applicable(self, query) -> dict[str, tuple[str, ...]]:
+        """The checks a query sets: every check, except `events` when it has none."""
+        if self.mode == "compat":
+            return dict(COMPAT_GROUPS)
+        events = bool(TripQuery.of(query).events)
+        return {group: tuple(c for c in checks if events or c != "events") for group, checks in GROUPS.items()}
 
     def score(self, query, answer) -> Verdict:
         q = TripQuery.of(query)

@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-JUDGE_ERRORS = "Errors exist."
-JUDGE_OK = "No errors."
-CORRECTED_PLAN = "Corrected plan:"
+from imagine.mas.parsing import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK
 
 ANSWER_FORMAT = """Give the trip as a JSON list of stays in visiting order, one object per city, with exactly these keys: [{"city": "Helsinki", "first_day": 1, "last_day": 5}, {"city": "Barcelona", "first_day": 5, "last_day": 9}, ...]. Rules:
 - The first stay starts on day 1 and the last one ends on the trip's final day.

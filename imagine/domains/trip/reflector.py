@@ -7,21 +7,21 @@ the target plan gets that check's mistake again (`mistakes.inject`), or, where t
 made, the reasoner's plan is kept; either way the corrected plan fails the strict checker.
 
 `parse_reflection(text)` reads the analysis (before the last `Corrected plan:`) and the stays
-(the JSON after it, fenced or bare); never raises.
+(the JSON after it, fenced or bare) with the protocol's reader; never raises.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import dataclass
 
 from imagine.domains.trip.answer import read_stays
 from imagine.domains.trip.checker import CHECKS
 from imagine.domains.trip.itinerary import Stay, TripQuery
 from imagine.domains.trip.mistakes import KIND_OF_CHECK, Beliefs, failing, inject
-from imagine.domains.trip.prompts import CORRECTED_PLAN
+from imagine.mas.parsing import CORRECTED_PLAN
+from imagine.mas.parsing import parse_reflection as read_reflection
 
 LABELS = {
     "total_days": "Total days", "contiguous_stays": "Flight days", "each_city_once": "Cities",
@@ -109,10 +109,6 @@ def _with_plan(analysis: str, plan: list[Stay], drop_block: bool) -> str:
     return f"{analysis}\n{CORRECTED_PLAN}\n```json\n{body}\n```"
 
 
-_MARKER = re.compile(r"corrected\s+plan\s*:?", re.IGNORECASE)
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
-
-
 @dataclass
 class Reflection:
     analysis: str | None
@@ -121,21 +117,10 @@ class Reflection:
 
 
 def parse_reflection(text) -> Reflection:
-    """Analysis and corrected stays of a Reflector answer; `stays is None` + `error` when absent."""
-    if not isinstance(text, str) or not text.strip():
-        return Reflection(None, None, "empty reflector output")
-    markers = list(_MARKER.finditer(text))
-    if not markers:
-        return Reflection(text.strip(), None, f"no '{CORRECTED_PLAN}' block")
-    analysis, rest = text[:markers[-1].start()].strip(), text[markers[-1].end():]
-    fenced = _FENCE.search(rest)
-    body = (fenced.group(1) if fenced else rest).strip()
-    start, end = body.find("["), body.rfind("]")
-    if start == -1 or end <= start:
-        return Reflection(analysis or None, None, "no JSON list after the corrected-plan marker")
-    try:
-        value = json.loads(body[start:end + 1])
-    except json.JSONDecodeError as exc:
-        return Reflection(analysis or None, None, f"corrected plan is not JSON ({exc.msg})")
-    stays, error = read_stays(value)
-    return Reflection(analysis or None, stays, error)
+    """Analysis and corrected stays of a Reflector answer (the protocol's reader,
+    `imagine.mas.parsing.parse_reflection`, then the stays read from its JSON list)."""
+    generic = read_reflection(text)
+    if generic.plan is None:
+        return Reflection(generic.analysis, None, generic.error)
+    stays, error = read_stays(generic.plan)
+    return Reflection(generic.analysis, stays, error)

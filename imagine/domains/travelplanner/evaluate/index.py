@@ -1,18 +1,30 @@
-"""Indexes over a Sandbox, built once, so scoring a plan is a handful of hash lookups.
+"""The one index over a Sandbox: built once, shared by the scorers, the query solver, the prompts and
+the rules teacher, so each reads the same rows the same way.
 
-Two lookups per entity table:
+Built at once (what scoring needs, so `imagine eval` starts fast). Two lookups per entity table:
 - `exact(table, name, city)`: the row with exactly that name in that city (strict mode);
 - `containing(table, name, city)`: the rows in that city whose name contains `name`, in file order,
   among rows the official loader keeps (compat mode reproduces the official substring match).
-
 Flights (`FlightTable`) stay a polars frame: the official database has ~3.8M of them, too many for
 a Python object each, so a number is found by binary search and its rows are read on first use.
+Routes: the first row of each (origin, dest) pair, and `ground_cost` on the drivable ones.
+
+Built on first use (each view once per index, behind a lock):
+- `listed(table, city)`, `flights_on(origin, dest, date)`, `route(origin, dest)`: what the reference
+  information shows and the rules teacher picks from. Only rows the strict scorer resolves to
+  themselves are listed (the first row of a (name, city) pair, with every field a booking needs), so
+  whatever is shown or picked is priced and checked exactly as the scorer sees it;
+- `unambiguous(table)`, `drivable()`: what the query solver may use (rows both lookups, exact and
+  substring-in-city, resolve to themselves; drivable routes with a duration), with the cheapest
+  flight of each route and date (`flights.cheapest()`). `queries.solver.SolverIndex` shapes them.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -101,10 +113,19 @@ class FlightTable:
                 return candidate
         return None
 
+    def _unique(self) -> pl.DataFrame:
+        return self._frame.unique(["flight_number", "origin", "dest", "date"], keep="first", maintain_order=True)
+
     def resolved(self) -> Iterator[Flight]:
         """Each flight `find` returns for its own number, route and date (the first of duplicates)."""
-        unique = self._frame.unique(["flight_number", "origin", "dest", "date"], keep="first", maintain_order=True)
-        return (Flight(*row) for row in unique.iter_rows())
+        return (Flight(*row) for row in self._unique().iter_rows())
+
+    def cheapest(self) -> pl.DataFrame:
+        """The cheapest of the `resolved` flights of each route and date (the first in file order among
+        equally cheap ones), one row each, columns as FLIGHT_COLUMNS."""
+        leg = ["origin", "dest", "date"]
+        return (self._unique().filter(pl.col("price") == pl.col("price").min().over(leg))
+                .unique(leg, keep="first", maintain_order=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +154,30 @@ USABLE_IF_SET = {
 def squash(name: str) -> str:
     """Whitespace-insensitive form of a name: some hotel names in the data end in a space."""
     return " ".join(name.split())
+
+
+def forbidden_rules(row: dict) -> set[str]:
+    """House rules a hotel forbids: 'No parties & No pets' -> {'parties', 'pets'}."""
+    return {part.strip()[3:].strip() for part in (row.get("house_rules") or "").split("&")
+            if part.strip().startswith("No ")}
+
+
+def rooms(row: dict, people: int) -> int:
+    """Rooms of this hotel the group books (at least one guest per room, whatever the data says)."""
+    return math.ceil(people / max(int(row["max_occupancy"]), 1))
+
+
+def _plain(name: str) -> bool:
+    """A name a plan can write as 'Name, City' and read back: not empty, no ';', no outer spaces."""
+    return bool(name) and ";" not in name and name == name.strip()
+
+
+# How `listed` sorts each table's rows of a city: cheapest first, then by name.
+_LISTED_ORDER = {
+    "accommodations": lambda row: (row["price"], row["name"]),
+    "restaurants": lambda row: (row["average_cost"], row["name"]),
+    "attractions": lambda row: row["name"],
+}
 
 
 class Memo(dict):
@@ -170,10 +215,12 @@ class SandboxIndex:
 
         self._exact: dict[str, dict[tuple[str, str], dict]] = {}
         self._by_city: dict[str, dict[str, list[dict]]] = {}
+        self._all: dict[str, list[dict]] = {}  # every row, usable or not, in file order (for `unambiguous`)
         for table in ENTITY_TABLES:
             exact: dict[tuple[str, str], dict] = {}
             by_city: dict[str, list[dict]] = {}
-            for row in sandbox[table].iter_rows(named=True):
+            self._all[table] = every = sandbox[table].to_dicts()
+            for row in every:
                 if any(row[key] is None for key in USABLE_IF_SET[table]):
                     continue
                 exact.setdefault((squash(row["name"]), row["city"]), row)
@@ -185,6 +232,8 @@ class SandboxIndex:
         # table -> plan 'Name, City' string -> the row it names exactly, or None (strict mode)
         self.entities = {table: Memo(lambda text, table=table: self._named(table, text)) for table in ENTITY_TABLES}
         self._memos: dict[str, Memo] = {}
+        self._views: dict[str, object] = {}
+        self._views_lock = threading.RLock()
 
     def exact(self, table: str, name: str, city: str) -> dict | None:
         return self._exact[table].get((squash(name), city))
@@ -223,3 +272,84 @@ class SandboxIndex:
         """Cost of one car ('self-driving') or one taxi ('taxi') on a drivable route, else None."""
         costs = self._ground.get((origin, dest))
         return None if costs is None else costs[mode != "self-driving"]
+
+    # -- views built on first use ------------------------------------------------------------------
+    def _view(self, name: str, build):
+        found = self._views.get(name)
+        if found is None:
+            with self._views_lock:
+                found = self._views.get(name)
+                if found is None:
+                    found = self._views[name] = build()
+        return found
+
+    def _build_listed(self) -> dict[str, dict[str, list[dict]]]:
+        listed: dict[str, dict[str, list[dict]]] = {}
+        for table in ENTITY_TABLES:
+            by_city = listed[table] = {}
+            for row in self.rows(table):
+                if _plain(row["name"]):
+                    by_city.setdefault(row["city"], []).append(row)
+            for city_rows in by_city.values():
+                city_rows.sort(key=_LISTED_ORDER[table])
+        return listed
+
+    def listed(self, table: str, city: str) -> Sequence[dict]:
+        """The rows of an entity table in `city` that the prompts show and the rules teacher picks
+        from: usable rows the strict lookup resolves to themselves, with a plain name; hotels by price
+        per night, restaurants by average cost, then by name; attractions by name. Do not modify it."""
+        return self._view("listed", self._build_listed)[table].get(city, ())
+
+    def _build_legs(self) -> dict[tuple[str, str, str], list[Flight]]:
+        legs: dict[tuple[str, str, str], list[Flight]] = {}
+        for f in self.flights.resolved():
+            legs.setdefault((f.origin, f.dest, f.date), []).append(f)
+        for flights in legs.values():
+            flights.sort(key=lambda f: (f.price, f.dep_time, f.number))
+        return legs
+
+    def flights_on(self, origin: str, dest: str, date: str | None) -> list[Flight]:
+        """The `resolved` flights of a route on a date, cheapest first (then by departure, number)."""
+        return list(self._view("legs", self._build_legs).get((origin, dest, date), ()))
+
+    def route(self, origin: str, dest: str) -> Route | None:
+        """The route between two cities when it is drivable, else None."""
+        route = self.routes.get((origin, dest))
+        return route if route is not None and route.drivable else None
+
+    def _build_unambiguous(self) -> dict[str, list[dict]]:
+        out = {}
+        for table in ENTITY_TABLES:
+            every = self._all[table]
+            first: dict[tuple[str, str], dict] = {}
+            by_city: dict[str, list[dict]] = {}
+            for row in every:
+                first.setdefault((row["name"], row["city"]), row)
+                if row["complete"]:
+                    by_city.setdefault(row["city"], []).append(row)
+            keep = out[table] = []
+            for city, city_rows in by_city.items():
+                names = [r["name"] for r in city_rows]
+                for row in city_rows:
+                    name = row["name"]
+                    if not _plain(name) or first[(name, city)] is not row:
+                        continue
+                    if sum(name in other for other in names) != 1:
+                        continue  # duplicated, or a substring of another name in the city
+                    keep.append(row)
+        return out
+
+    def unambiguous(self, table: str) -> list[dict]:
+        """The complete rows of an entity table that both lookups (exact, and substring-in-city as the
+        official evaluator does) resolve to themselves: the first row of its (name, city) pair, a plain
+        name, and no substring of another complete row's name in the city. By city, in file order."""
+        return self._view("unambiguous", self._build_unambiguous)[table]
+
+    def cheapest_flights(self) -> dict[tuple[str, str, str], Flight]:
+        """(origin, dest, date) -> the cheapest flight that a lookup by number, route and date finds."""
+        return self._view("cheapest", self.flights.cheapest)
+
+    def drivable(self) -> dict[tuple[str, str], Route]:
+        """The drivable routes that state a duration, by (origin, dest), in file order."""
+        return self._view("drivable", lambda: {pair: route for pair, route in self.routes.items()
+                                                 if route.drivable and route.duration})

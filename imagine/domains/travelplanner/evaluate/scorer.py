@@ -98,6 +98,11 @@ def applicable_hard(query: dict) -> list[str]:
     return ["valid_cost"] + [check for check, key in HARD_CONSTRAINT.items() if constraint.get(key)]
 
 
+def applicable(query: dict) -> dict[str, tuple[str, ...]]:
+    """The checks a (normalised) query sets, by group: every commonsense check, and its hard ones."""
+    return {"commonsense": COMMONSENSE_CHECKS, "hard": tuple(applicable_hard(query))}
+
+
 @dataclass
 class Verdict:
     """Every check's verdict for one plan. None: the check does not apply, or (hard checks) was not
@@ -111,6 +116,11 @@ class Verdict:
     cost: float | None = None
     error: str | None = None
 
+    @property
+    def groups(self) -> dict[str, dict[str, bool | None]]:
+        """The checks in the generic shape (imagine.verdict): group -> check -> verdict."""
+        return {"commonsense": self.commonsense, "hard": self.hard}
+
     def to_dict(self) -> dict:
         out = {"commonsense": self.commonsense, "hard": self.hard, "final_pass": self.final_pass,
                "delivered": self.delivered, "reasons": self.reasons, "cost": self.cost}
@@ -120,6 +130,10 @@ class Verdict:
 
 
 class Scorer:
+    """The TravelPlanner checker in one mode (the generic shape: `groups`, `score`, `applicable`)."""
+
+    groups = {"commonsense": COMMONSENSE_CHECKS, "hard": HARD_CHECKS}
+
     def __init__(self, sandbox: Sandbox | SandboxIndex, mode: str = "strict"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -129,6 +143,9 @@ class Scorer:
         self._commonsense = [(name, getattr(rules, function)) for name, function in COMMONSENSE.items()]
         self._hard = [(name, getattr(rules, function)) for name, function in HARD.items()]
         self._total_cost = rules.total_cost
+
+    def applicable(self, query: dict) -> dict[str, tuple[str, ...]]:
+        return applicable(normalize_query(query))
 
     def score(self, query: dict, plan) -> Verdict:
         q = normalize_query(query)

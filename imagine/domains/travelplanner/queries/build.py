@@ -72,8 +72,8 @@ class Certifier:
 
     def __init__(self, sandbox: Sandbox, config: BuildConfig):
         self.config = config
-        self.index = SolverIndex(sandbox)
-        shared = SandboxIndex(sandbox)
+        shared = SandboxIndex(sandbox)  # one index: the solver's view and both scorers read it
+        self.index = SolverIndex(shared)
         self.strict = Scorer(shared, "strict")
         self.compat = Scorer(shared, "compat")
         self.solver_seconds = 0.0

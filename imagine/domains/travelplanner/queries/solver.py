@@ -1,8 +1,9 @@
 """A fast feasibility solver: for a query (budget aside) build a cheap plan that passes every strict check.
 
-`SolverIndex` is built once per sandbox (per-city hotel, restaurant and attraction lists sorted by
-price, cheapest flight per route and date, drivable routes); `solve(index, query)` then needs only
-dict lookups and short loops. The solver is a heuristic, not an optimiser: it prefers low cost (the
+`SolverIndex` is built once per sandbox from its `SandboxIndex` (the one index the scorers, prompts
+and teacher share): per-city hotel, restaurant and attraction lists sorted by price, the cheapest
+flight per route and date, the drivable routes; `solve(index, query)` then needs only dict lookups
+and short loops. The solver is a heuristic, not an optimiser: it prefers low cost (the
 cheapest hotel meeting the house rule / room type / minimum nights, the cheapest distinct
 restaurants covering the requested cuisines, the cheapest transport mode consistent with the
 conflict rule and the transportation constraint), and the query's budget is then set from the cost
@@ -25,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from imagine.domains.travelplanner import plan as planfmt
+from imagine.domains.travelplanner.evaluate.index import SandboxIndex, forbidden_rules
 from imagine.domains.travelplanner.queries.schema import flatten
 from imagine.domains.travelplanner.sandbox import ROOM_TYPE_OK, Sandbox
 
@@ -59,58 +61,27 @@ class Leg:
     text: str
 
 
-def _unambiguous(rows: list[dict], first_key_index: dict) -> list[dict]:
-    """Complete rows that both lookups (exact and substring-in-city) resolve to themselves."""
-    by_city: dict[str, list[dict]] = {}
-    for row in rows:
-        if row["complete"]:
-            by_city.setdefault(row["city"], []).append(row)
-    keep = []
-    for city, city_rows in by_city.items():
-        names = [r["name"] for r in city_rows]
-        for row in city_rows:
-            name = row["name"]
-            if not name or ";" in name or name != name.strip() or first_key_index[(name, city)] is not row:
-                continue
-            if sum(name in other for other in names) != 1:
-                continue  # duplicated, or a substring of another name in the city
-            keep.append(row)
-    return keep
-
-
-def _first_rows(rows: list[dict]) -> dict:
-    first: dict = {}
-    for row in rows:
-        first.setdefault((row["name"], row["city"]), row)
-    return first
-
-
 class SolverIndex:
-    """Per-city lists and transport lookups, built once per sandbox (about a second)."""
+    """The solver's view of a `SandboxIndex` (built from a Sandbox when given one): its `unambiguous`
+    rows as small records sorted by price, the cheapest flight per route and date, the drivable routes."""
 
-    def __init__(self, sandbox: Sandbox):
-        self.city_state: dict[str, str] = dict(zip(sandbox["cities"]["city"], sandbox["cities"]["state"]))
-        self.state_cities: dict[str, list[str]] = {}
-        for city, state in self.city_state.items():
-            self.state_cities.setdefault(state, []).append(city)
+    def __init__(self, sandbox: Sandbox | SandboxIndex):
+        index = sandbox if isinstance(sandbox, SandboxIndex) else SandboxIndex(sandbox)
+        self.index = index
+        self.city_state, self.state_cities = index.city_state, index.state_cities
 
-        rows = sandbox["accommodations"].to_dicts()
         self.hotels: dict[str, list[Hotel]] = {}
-        for row in _unambiguous(rows, _first_rows(rows)):
+        for row in index.unambiguous("accommodations"):
             if row["price"] is None or row["minimum_nights"] is None or not row["max_occupancy"]:
                 continue
-            rules = row["house_rules"] or ""
-            forbidden = frozenset(part.strip()[3:].strip() for part in rules.split("&")
-                                  if part.strip().startswith("No "))
             self.hotels.setdefault(row["city"], []).append(Hotel(
-                row["name"], float(row["price"]), row["room_type"], int(row["minimum_nights"]), forbidden,
-                int(row["max_occupancy"])))
+                row["name"], float(row["price"]), row["room_type"], int(row["minimum_nights"]),
+                frozenset(forbidden_rules(row)), int(row["max_occupancy"])))
         for hotels in self.hotels.values():
             hotels.sort(key=lambda h: (h.price / h.max_occupancy, h.name))
 
-        rows = sandbox["restaurants"].to_dicts()
         self.restaurants: dict[str, list[Restaurant]] = {}
-        for row in _unambiguous(rows, _first_rows(rows)):
+        for row in index.unambiguous("restaurants"):
             if row["average_cost"] is None:
                 continue
             cuisines = frozenset(c.strip() for c in (row["cuisines"] or "").split(",") if c.strip())
@@ -119,39 +90,21 @@ class SolverIndex:
         for restaurants in self.restaurants.values():
             restaurants.sort(key=lambda r: (r.cost, r.name))
 
-        rows = sandbox["attractions"].to_dicts()
         self.attractions: dict[str, list[str]] = {}
-        for row in _unambiguous(rows, _first_rows(rows)):
+        for row in index.unambiguous("attractions"):
             self.attractions.setdefault(row["city"], []).append(row["name"])
         for names in self.attractions.values():
             names.sort()
 
-        # Cheapest flight per (origin, dest, date); a flight number is used only if it is the first
-        # row for that number on that route and date (what any lookup by number+route+date finds).
-        self.flights: dict[tuple[str, str, str], tuple[str, str, str, int]] = {}
-        seen: set = set()
-        for row in sandbox["flights"].iter_rows(named=True):
-            key = (row["flight_number"], row["origin"], row["dest"], row["date"])
-            if key in seen or row["price"] is None:
-                continue
-            seen.add(key)
-            route = (row["origin"], row["dest"], row["date"])
-            best = self.flights.get(route)
-            if best is None or row["price"] < best[3]:
-                self.flights[route] = (row["flight_number"], row["dep_time"], row["arr_time"], int(row["price"]))
+        # (origin, dest, date) -> (number, departure, arrival, price) of the cheapest flight.
+        self.flights: dict[tuple[str, str, str], tuple[str, str, str, int]] = {
+            (origin, dest, date): (number, dep, arr, int(price))
+            for number, origin, dest, date, dep, arr, price in index.flights.cheapest().iter_rows()}
         self.flight_dates = sorted({date for (_, _, date) in self.flights})
-
-        # Drivable routes (distance known, under a day's drive), first row per pair.
-        self.routes: dict[tuple[str, str], tuple[str, str, float]] = {}
-        seen_pairs: set = set()
-        for row in sandbox["distances"].iter_rows(named=True):
-            pair = (row["origin"], row["dest"])
-            if pair in seen_pairs:
-                continue
-            seen_pairs.add(pair)
-            if row["distance_km"] is None or not row["duration"] or "day" in row["duration"]:
-                continue
-            self.routes[pair] = (row["duration"], row["distance_text"], float(row["distance_km"]))
+        # (origin, dest) -> (duration, distance text, km) of each drivable route.
+        self.routes: dict[tuple[str, str], tuple[str, str, float]] = {
+            pair: (route.duration, route.distance_text, float(route.distance_km))
+            for pair, route in index.drivable().items()}
 
     # -- what the sampler may use ------------------------------------------------------------
     def usable(self, city: str, restaurants: int = 7, attractions: int = 2) -> bool:
