@@ -84,7 +84,7 @@ def run(args, all_params, domain) -> int:
                              f"of {drift['checked']} queries (e.g. {drift['examples']}): the traces were made "
                              "with other prompts or traces params (e.g. reference caps); rerun `dvc repro traces`")
     filtered = time.perf_counter()
-    validate_sft(result.sft, source=f"{args.out}/sft.parquet", max_tokens=config.max_tokens, domain=domain)
+    validate_sft(result.sft, source=f"{args.out}/sft.parquet", max_tokens=config.max_tokens, levels=domain.levels)
     validate_grpo(result.grpo, source=f"{args.out}/grpo_prompts.parquet",
                   max_prompt_tokens=config.grpo_max_prompt_tokens, domain=domain)
     validated = time.perf_counter()

@@ -16,10 +16,9 @@ from __future__ import annotations
 import sys
 
 from imagine.io import write_json
-from imagine.domain import domain_of
 from imagine.stage import Stage
 
-stage = Stage("sft", __doc__, domain=domain_of)
+stage = Stage("sft", __doc__)
 stage.arg("--out", default="models/sft", help="run folder (default: %(default)s)")
 stage.arg("--live", default="reports/sft_live", help="dvclive folder (default: %(default)s)")
 stage.arg("--metrics", default="reports/sft.json", help="metrics JSON (default: %(default)s)")
@@ -29,7 +28,7 @@ def run(args, params, domain) -> int:
     from imagine.train.runs import is_main_process
     from imagine.train.sft import SFTParams, run_sft
 
-    report = run_sft(SFTParams.from_params(params.get("sft")), args.out, args.live, domain)
+    report = run_sft(SFTParams.from_params(params.get("sft")), args.out, args.live)
     if not is_main_process():  # under `accelerate launch` every process trains; one reports
         return 0
     write_json(args.metrics, report)

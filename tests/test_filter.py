@@ -264,7 +264,7 @@ def test_grpo_prompts_from_train_queries_and_kept_traces():
                           "local_constraint"}
     assert query["local_constraint"] == {"house rule": None, "cuisine": None, "room type": None,
                                          "transportation": None}
-    validate_grpo(result.grpo, source="grpo_prompts.parquet")
+    validate_grpo(result.grpo, source="grpo_prompts.parquet", domain=TP)
 
     kept = filter_traces(traces_frame(rows), turns_for(rows), queries,
                          FilterConfig(max_tokens=None, grpo_source="kept_traces"), TP)
@@ -302,6 +302,6 @@ def test_suites_accept_good_frames_and_reject_corruption(tmp_path):
 
     grpo = result.grpo
     with pytest.raises(DataValidationError, match="query_json_valid"):
-        validate_grpo(grpo.with_columns(pl.lit("{not json").alias("query_json")), source="g.parquet")
+        validate_grpo(grpo.with_columns(pl.lit("{not json").alias("query_json")), source="g.parquet", domain=TP)
     with pytest.raises(DataValidationError, match="query_json_valid"):
-        validate_grpo(grpo.with_columns(pl.lit(12345, pl.Int64).alias("budget")), source="g.parquet")
+        validate_grpo(grpo.with_columns(pl.lit(12345, pl.Int64).alias("budget")), source="g.parquet", domain=TP)

@@ -83,7 +83,7 @@ def _validate(dataset: str, frame: pl.DataFrame, source: str, data: Path) -> Non
     elif dataset == "sft":
         validate_sft(frame, source=source)
     else:
-        validate_grpo(frame, source=source)
+        validate_grpo(frame, source=source, domain=get_domain("travelplanner"))
 
 
 # --------------------------------------------------------------------------------------- mutations

@@ -132,4 +132,5 @@ def _assert_filtered_data_passes_strict(root: Path) -> None:
             failures.append((row["query_id"], verdict.reasons))
     assert sft.height and not failures, failures[:3]
     validate_sft(sft, source="sft.parquet")
-    validate_grpo(pl.read_parquet(root / "data/filtered/grpo_prompts.parquet"), source="grpo_prompts.parquet")
+    validate_grpo(pl.read_parquet(root / "data/filtered/grpo_prompts.parquet"), source="grpo_prompts.parquet",
+                  domain=get_domain("travelplanner"))

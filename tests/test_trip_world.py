@@ -66,7 +66,7 @@ def test_validation_names_file_column_row(tmp_path):
     island = world.connections.filter((pl.col("city_a") != world.names[0]) & (pl.col("city_b") != world.names[0]))
     with pytest.raises(ValueError, match="not connected"):
         validate_world(world.cities, island)
-    with pytest.raises(ValueError, match="cities.parquet column region row 0: null value"):
+    with pytest.raises(ValueError, match="cities.parquet: trip world: column 'region': expect_column_values_to_not_be_null"):
         validate_world(world.cities.with_columns(pl.lit(None, pl.String).alias("region")), world.connections)
     (tmp_path / "w").mkdir()
     world.cities.write_parquet(tmp_path / "w" / "cities.parquet")

@@ -20,6 +20,22 @@ JUDGE_ERRORS = "Errors exist."
 JUDGE_OK = "No errors."
 CORRECTED_PLAN = "Corrected plan:"
 
+
+def reflector_format(error_detail: str, plan: str) -> str:
+    """The Reflector's answer format that `parse_reflection` reads: the errors (each naming
+    `error_detail`), the corrections, then the whole corrected `plan` as JSON after CORRECTED_PLAN."""
+    return f"""Answer in this format:
+Errors found:
+1. <what is wrong, naming {error_detail}>
+2. ...
+Corrections:
+- <the change that fixes each error>
+{CORRECTED_PLAN}
+```json
+[ ...the whole corrected {plan}... ]
+```
+If you find no error, write "Errors found: none." and repeat the plan after "{CORRECTED_PLAN}"."""
+
 ERRORS, NO_ERRORS, UNPARSEABLE = "errors", "no_errors", "unparseable"
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)

@@ -89,7 +89,7 @@ class SFTParams:
         return cls(**params)
 
 
-def load_dataset(config: SFTParams, domain=None):
+def load_dataset(config: SFTParams):
     """The TRL prompt-completion dataset, and counts of what was kept/dropped; the file must pass the sft suite."""
     import polars as pl
     from datasets import Dataset
@@ -102,7 +102,7 @@ def load_dataset(config: SFTParams, domain=None):
     frame = pl.read_parquet(path)
     # The sft suite before any work (structure and layout, no token budget): a corrupt or hostile file
     # raises DataValidationError (a ValueError) naming the file, column and expectation.
-    validate_sft(frame, source=str(path), domain=domain)
+    validate_sft(frame, source=str(path))
     frame = frame.filter(pl.col("split").is_in(config.splits))
     total = frame.height
     kept = frame.filter(pl.col("tokens") <= config.max_length)
@@ -179,10 +179,10 @@ def _trainer_class():
     return Trainer
 
 
-def run_sft(config: SFTParams, out: str | Path, live_dir: str | Path, domain=None) -> dict:
+def run_sft(config: SFTParams, out: str | Path, live_dir: str | Path) -> dict:
     """Train (or resume a killed run), save `<out>/final`; returns the metrics report."""
     started = time.perf_counter()
-    dataset, counts = load_dataset(config, domain)
+    dataset, counts = load_dataset(config)
     run = RunDir(out)
     resume_from = run.prepare(fingerprint({k: v for k, v in asdict(config).items() if k != "rl_init_step"},
                                           Path(config.data)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from imagine.domains.travelplanner.evaluate.index import SandboxIndex, parse_entity
 from imagine.domains.travelplanner.evaluate.strict import Day
 from imagine.domains.travelplanner.queries.schema import to_travelplanner
-from imagine.mas.parsing import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK
+from imagine.mas.parsing import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, reflector_format
 
 
 PLAN_FORMAT = """Give the plan as a JSON list with one object per day and exactly these keys: "days" (1, 2, ...), "current_city", "transportation", "breakfast", "attraction", "lunch", "dinner", "accommodation". Rules:
@@ -44,17 +44,7 @@ JUDGE_SYSTEM = ("You are a strict judge of travel plans. Check the reasoning and
                 "missing days and the total cost against the budget. Answer with exactly one line: "
                 f"`{JUDGE_ERRORS}` or `{JUDGE_OK}`")
 
-REFLECTOR_FORMAT = f"""Answer in this format:
-Errors found:
-1. <what is wrong, naming the day, field and entity>
-2. ...
-Corrections:
-- <the change that fixes each error>
-{CORRECTED_PLAN}
-```json
-[ ...the whole corrected plan... ]
-```
-If you find no error, write "Errors found: none." and repeat the plan after "{CORRECTED_PLAN}"."""
+REFLECTOR_FORMAT = reflector_format("the day, field and entity", "plan")
 
 REFLECTOR_SYSTEM = ("You are a meticulous reviewer of travel plans. The judges flagged the reasoning below. Find "
                     "every error (repeated or wrong-city restaurants, budget overruns, minimum-night violations, "

@@ -27,11 +27,8 @@ a differently configured teacher. Tokens are counted as whitespace-separated wor
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
-import random
-import time
 
 from imagine.domains.travelplanner.evaluate import Scorer, normalize_query
 from imagine.domains.travelplanner.evaluate.index import SandboxIndex, forbidden_rules, parse_entity, rooms
@@ -39,7 +36,8 @@ from imagine.domains.travelplanner.evaluate.strict import Day, parse_transport
 from imagine.domains.travelplanner.plan import MEALS, ground
 from imagine.domains.travelplanner.prompts import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, plan_of
 from imagine.domains.travelplanner.sandbox import ROOM_TYPE_OK
-from imagine.llm.base import Backend, Output, Request, Sampling
+from imagine.llm.base import Sampling
+from imagine.mas.scripted import ScriptedTeacher, words
 
 # Mistake kinds, in the order they are tried, and the strict check (traces column) each one breaks.
 INTENDED_CHECK = {
@@ -81,11 +79,6 @@ JUDGE_NOISE = {
 }
 
 
-def words(text: str) -> int:
-    """The rules teacher's token count: whitespace-separated words."""
-    return len(text.split())
-
-
 def _money(value: float) -> str:
     return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
@@ -101,80 +94,25 @@ class _Beliefs:
         self.mixed_transport = False             # picked each leg on its own, not one consistent mode
 
 
-class RulesBackend(Backend):
-    name = "rules"
+class RulesBackend(ScriptedTeacher):
     SHARED = ("sandbox",)
+    known_mistakes = MISTAKES
+    default_mistakes = DEFAULT_MISTAKES
 
     def __init__(self, model: str = "rules-teacher-v1", seed: int = 0, sandbox=None, mistakes: dict | None = None,
                  miss_rate: float = 0.3, false_alarm_rate: float = 0.1, format_error_rate: float = 0.03,
                  fix_failure_rate: float = 0.15, latency_ms: float = 0.0):
         if sandbox is None:
             raise ValueError("the rules backend needs the sandbox (build_backend(spec, sandbox=...))")
-        unknown = set(mistakes or {}) - set(MISTAKES)
-        if unknown:
-            raise ValueError(f"rules backend: unknown mistake kind(s) {sorted(unknown)}; known: {list(MISTAKES)}")
-        self.mistakes = {**DEFAULT_MISTAKES, **{k: float(v) for k, v in (mistakes or {}).items()}}
-        rates = {**self.mistakes, "miss_rate": miss_rate, "false_alarm_rate": false_alarm_rate,
-                 "format_error_rate": format_error_rate, "fix_failure_rate": fix_failure_rate}
-        for key, value in rates.items():
-            if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"rules backend: rate {key} must be in [0, 1], got {value}")
-        self.seed = int(seed)
-        self.miss_rate, self.false_alarm_rate = float(miss_rate), float(false_alarm_rate)
-        self.format_error_rate, self.fix_failure_rate = float(format_error_rate), float(fix_failure_rate)
-        self.latency_ms = float(latency_ms)
+        super().__init__(model, seed, mistakes, miss_rate, false_alarm_rate, format_error_rate, fix_failure_rate,
+                         latency_ms)
         # Given a Sandbox rather than its index, the teacher also solves a query that has no reference plan.
         self._solves = not isinstance(sandbox, SandboxIndex)
         self.index = sandbox if isinstance(sandbox, SandboxIndex) else SandboxIndex(sandbox)
         self.scorer = Scorer(self.index, "strict")
         self._solver = None
-        config = {"seed": self.seed, "mistakes": self.mistakes, "miss_rate": self.miss_rate,
-                  "false_alarm_rate": self.false_alarm_rate, "format_error_rate": self.format_error_rate,
-                  "fix_failure_rate": self.fix_failure_rate}
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
-        self.base_model = model
-        self.model = f"{model}+{digest}"
-
-    # -- Backend interface ----------------------------------------------------------------------
-    def generate(self, requests: list[Request], sampling: Sampling, on_output=None) -> list[Output]:
-        outputs = []
-        for i, request in enumerate(requests):
-            started = time.perf_counter()
-            try:
-                text = self.respond(request, sampling)
-                error = None
-            except Exception as exc:  # one bad request must not stop the batch
-                text, error = None, f"{type(exc).__name__}: {exc}"
-            if self.latency_ms:
-                time.sleep(self.latency_ms / 1000)
-            tokens_in = sum(words(m["content"]) for m in request.messages)
-            output = Output(text, tokens_in, words(text or ""), (time.perf_counter() - started) * 1000, False, error)
-            outputs.append(output)
-            if on_output:
-                on_output(i, output)
-        return outputs
-
-    def respond(self, request: Request, sampling: Sampling) -> str:
-        context = request.context or {}
-        role = context.get("role")
-        if role == "reasoner":
-            return self._reason(context, sampling)[0]
-        if role == "judge":
-            return self._judge(context, sampling)
-        if role == "reflector":
-            return self._reflect(context, sampling)
-        raise ValueError(f"the rules backend reads request.context['role'] (reasoner/judge/reflector), got {role!r}")
-
-    def injected_errors(self, request: Request, sampling: Sampling) -> list[str]:
-        """The mistake kinds the reasoner injects for this request (recomputed, deterministic)."""
-        return self._reason(request.context or {}, sampling)[1]
 
     # -- helpers --------------------------------------------------------------------------------
-    def _rng(self, sampling: Sampling, query: dict, role: str) -> random.Random:
-        key = query.get("query_id") or hashlib.sha256(str(query.get("query")).encode()).hexdigest()
-        digest = hashlib.sha256(f"{self.seed}|{sampling.seed}|{key}|{role}".encode()).digest()
-        return random.Random(int.from_bytes(digest[:8], "big"))
-
     def _target(self, context: dict, q: dict) -> list | None:
         """The certified plan for the query: the reference plan, else the solver's (needs a Sandbox)."""
         plan = plan_of(context.get("reference_plan"))

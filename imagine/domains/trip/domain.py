@@ -60,7 +60,7 @@ class Trip(Domain):
         checked = time.perf_counter()
         validate_world(world.cities, world.connections)
         report = {"rows": {"cities": world.cities.height, "connections": world.connections.height},
-                  "density": round(world.density, 4), "validate_seconds": round(time.perf_counter() - checked, 2)}
+                  "density": round(world.density(), 4), "validate_seconds": round(time.perf_counter() - checked, 2)}
         return Built({"cities": world.cities, "connections": world.connections}, report, meta={"world": world})
 
     def save_world(self, built: Built, folder: Path) -> None:

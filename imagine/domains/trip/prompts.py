@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from imagine.mas.parsing import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK
+from imagine.mas.parsing import JUDGE_ERRORS, JUDGE_OK, reflector_format
 
 ANSWER_FORMAT = """Give the trip as a JSON list of stays in visiting order, one object per city, with exactly these keys: [{"city": "Helsinki", "first_day": 1, "last_day": 5}, {"city": "Barcelona", "first_day": 5, "last_day": 9}, ...]. Rules:
 - The first stay starts on day 1 and the last one ends on the trip's final day.
@@ -34,17 +34,7 @@ JUDGE_SYSTEM = ("You are a strict judge of trip plans. Check the reasoning and t
                 "and every event falls inside its city's stay. Answer with exactly one line: "
                 f"`{JUDGE_ERRORS}` or `{JUDGE_OK}`")
 
-REFLECTOR_FORMAT = f"""Answer in this format:
-Errors found:
-1. <what is wrong, naming the city and the days>
-2. ...
-Corrections:
-- <the change that fixes each error>
-{CORRECTED_PLAN}
-```json
-[ ...the whole corrected list of stays... ]
-```
-If you find no error, write "Errors found: none." and repeat the plan after "{CORRECTED_PLAN}"."""
+REFLECTOR_FORMAT = reflector_format("the city and the days", "list of stays")
 
 REFLECTOR_SYSTEM = ("You are a meticulous reviewer of trip plans. The judges flagged the reasoning below. Find "
                     "every error (a wrong total, a gap or overlap between stays, a missing or repeated city, a wrong "

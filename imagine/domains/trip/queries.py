@@ -214,6 +214,6 @@ def generate_queries(world: World, params: QueryParams | dict | None = None) -> 
         "attempts": sampler.attempts, "rejections": dict(sampler.rejections), "n_solutions": solutions,
         "world": {"cities": world.cities.height, "connections": world.connections.height,
                   "density": round(world.density(), 4)},
-        "seconds": round(seconds, 3), "queries_per_s": round(made / seconds, 1) if seconds > 0 else None,
+        "seconds": {"generate": round(seconds, 3)}, "queries_per_s": round(made / seconds, 1) if seconds > 0 else None,
     }
     return {split: frames[split] for split in SPLITS}, report

@@ -24,10 +24,7 @@ are whitespace-separated words.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
-import time
 
 from imagine.domains.trip.answer import parse_answer, read_stays
 from imagine.domains.trip.checker import Checker
@@ -37,7 +34,8 @@ from imagine.domains.trip.narration import narrate
 from imagine.domains.trip.prompts import JUDGE_ERRORS, JUDGE_OK
 from imagine.domains.trip.reflector import reflection_text
 from imagine.domains.trip.solver import solve
-from imagine.llm.base import Backend, Output, Request, Sampling
+from imagine.llm.base import Sampling
+from imagine.mas.scripted import ScriptedTeacher, words
 
 VERSION = "trip-rules-1"
 JUDGE_NOISE = {
@@ -48,77 +46,20 @@ JUDGE_NOISE = {
 }
 
 
-def words(text: str) -> int:
-    return len(text.split())
-
-
-class TripRulesBackend(Backend):
-    name = "rules"
+class TripRulesBackend(ScriptedTeacher):
     SHARED = ()
+    label = "trip rules backend"
+    known_mistakes = MISTAKES
+    default_mistakes = DEFAULT_MISTAKES
 
     def __init__(self, model: str = "trip-rules-teacher-v1", seed: int = 0, mistakes: dict | None = None,
                  miss_rate: float = 0.3, false_alarm_rate: float = 0.1, format_error_rate: float = 0.03,
                  fix_failure_rate: float = 0.15, latency_ms: float = 0.0):
-        unknown = set(mistakes or {}) - set(MISTAKES)
-        if unknown:
-            raise ValueError(f"trip rules backend: unknown mistake kind(s) {sorted(unknown)}; known: {list(MISTAKES)}")
-        self.mistakes = {**DEFAULT_MISTAKES, **{k: float(v) for k, v in (mistakes or {}).items()}}
-        rates = {**self.mistakes, "miss_rate": miss_rate, "false_alarm_rate": false_alarm_rate,
-                 "format_error_rate": format_error_rate, "fix_failure_rate": fix_failure_rate}
-        for key, value in rates.items():
-            if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"trip rules backend: rate {key} must be in [0, 1], got {value}")
-        self.seed = int(seed)
-        self.miss_rate, self.false_alarm_rate = float(miss_rate), float(false_alarm_rate)
-        self.format_error_rate, self.fix_failure_rate = float(format_error_rate), float(fix_failure_rate)
-        self.latency_ms = float(latency_ms)
+        super().__init__(model, seed, mistakes, miss_rate, false_alarm_rate, format_error_rate, fix_failure_rate,
+                         latency_ms, digest_extra={"version": VERSION})
         self.checker = Checker("strict")
-        config = {"version": VERSION, "seed": self.seed, "mistakes": self.mistakes, "miss_rate": self.miss_rate,
-                  "false_alarm_rate": self.false_alarm_rate, "format_error_rate": self.format_error_rate,
-                  "fix_failure_rate": self.fix_failure_rate}
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
-        self.base_model = model
-        self.model = f"{model}+{digest}"
-
-    # -- Backend interface ----------------------------------------------------------------------
-    def generate(self, requests: list[Request], sampling: Sampling, on_output=None) -> list[Output]:
-        outputs = []
-        for i, request in enumerate(requests):
-            started = time.perf_counter()
-            try:
-                text, error = self.respond(request, sampling), None
-            except Exception as exc:  # one bad request must not stop the batch
-                text, error = None, f"{type(exc).__name__}: {exc}"
-            if self.latency_ms:
-                time.sleep(self.latency_ms / 1000)
-            tokens_in = sum(words(m["content"]) for m in request.messages)
-            output = Output(text, tokens_in, words(text or ""), (time.perf_counter() - started) * 1000, False, error)
-            outputs.append(output)
-            if on_output:
-                on_output(i, output)
-        return outputs
-
-    def respond(self, request: Request, sampling: Sampling) -> str:
-        context = request.context or {}
-        role = context.get("role")
-        if role == "reasoner":
-            return self._reason(context, sampling)[0]
-        if role == "judge":
-            return self._judge(context, sampling)
-        if role == "reflector":
-            return self._reflect(context, sampling)
-        raise ValueError(f"the trip rules backend reads request.context['role'] (reasoner/judge/reflector), got {role!r}")
-
-    def injected_errors(self, request: Request, sampling: Sampling) -> list[str]:
-        """The mistake kinds the reasoner made for this request (recomputed, deterministic)."""
-        return self._reason(request.context or {}, sampling)[1]
 
     # -- helpers --------------------------------------------------------------------------------
-    def _rng(self, sampling: Sampling, query: dict, role: str) -> random.Random:
-        key = query.get("query_id") or hashlib.sha256(str(query.get("query")).encode()).hexdigest()
-        digest = hashlib.sha256(f"{self.seed}|{sampling.seed}|{key}|{role}".encode()).digest()
-        return random.Random(int.from_bytes(digest[:8], "big"))
-
     def target(self, context: dict, q: TripQuery):
         """The plan to aim for: the reference plan, else the query's golden plan, else the solver's."""
         for value in (context.get("reference_plan"), (context.get("query") or {}).get("golden_plan")):

@@ -115,38 +115,34 @@ def _fail(file: str, column: str | None, row: int | None, message: str):
 
 
 def validate_world(cities: pl.DataFrame, connections: pl.DataFrame) -> None:
-    """Raise ValueError naming file, column and row of the first problem; return None if valid."""
-    for file, frame, schema in (("cities.parquet", cities, CITY_SCHEMA),
-                                ("connections.parquet", connections, CONNECTION_SCHEMA)):
-        for column, dtype in schema.items():
-            if column not in frame.columns:
-                _fail(file, column, None, f"missing column (columns: {frame.columns})")
-            if frame.schema[column] != dtype:
-                _fail(file, column, None, f"type {frame.schema[column]}, expected {dtype}")
-            nulls = frame[column].is_null()
-            if nulls.any():
-                _fail(file, column, int(nulls.arg_max()), "null value")
+    """Raise ValueError naming file, column and row of the first problem; return None if valid. The GX
+    suite first (columns, types, no nulls, unique city names and pairs), then the graph's rules."""
+    from imagine.checks import expect_columns, gx, validate
+
+    E = gx.expectations
+    for file, frame, schema, unique in (
+            ("cities.parquet", cities, CITY_SCHEMA, E.ExpectColumnValuesToBeUnique(column="city")),
+            ("connections.parquet", connections, CONNECTION_SCHEMA,
+             E.ExpectCompoundColumnsToBeUnique(column_list=["city_a", "city_b"]))):
+        validate(frame, [*expect_columns(schema), *[E.ExpectColumnValuesToNotBeNull(column=c) for c in schema],
+                         unique], dataset="trip world", source=file)
     if cities.height < 3:
         _fail("cities.parquet", None, None, f"{cities.height} cities, at least 3 needed")
     seen: dict[str, int] = {}
     for row, (city, region) in enumerate(cities.select("city", "region").iter_rows()):
         if not CITY_NAME.match(city):
             _fail("cities.parquet", "city", row, f"{city[:60]!r} is not one word of letters")
-        if city in seen:
-            _fail("cities.parquet", "city", row, f"{city!r} repeats row {seen[city]}")
         if not region.strip():
             _fail("cities.parquet", "region", row, "empty region")
         seen[city] = row
-    pairs: dict[tuple[str, str], int] = {}
+    pairs: list[tuple[str, str]] = []
     for row, (a, b) in enumerate(connections.select("city_a", "city_b").iter_rows()):
         for column, city in (("city_a", a), ("city_b", b)):
             if city not in seen:
                 _fail("connections.parquet", column, row, f"{city[:60]!r} is not a city of cities.parquet")
         if not a < b:
             _fail("connections.parquet", "city_b", row, f"city_a must sort before city_b, got {a!r}, {b!r}")
-        if (a, b) in pairs:
-            _fail("connections.parquet", "city_b", row, f"({a}, {b}) repeats row {pairs[(a, b)]}")
-        pairs[(a, b)] = row
+        pairs.append((a, b))
     adj: dict[str, list[str]] = {c: [] for c in seen}
     for a, b in pairs:
         adj[a].append(b)
