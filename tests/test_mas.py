@@ -15,7 +15,7 @@ from imagine.llm import CallCache, Request, Sampling
 from imagine.mas.parsing import ERRORS, NO_ERRORS, UNPARSEABLE, parse_reflection, parse_verdict
 from imagine.domains.travelplanner.prompts import Caps, as_query, judge_messages, plan_of, reasoner_messages, reference_info
 from imagine.mas.protocol import Protocol, role_configs
-from imagine.domains.travelplanner.rules import INTENDED_CHECK, MISTAKES, RulesBackend, words
+from imagine.domains.travelplanner.teacher import INTENDED_CHECK, MISTAKES, RulesBackend, words
 from imagine.domain import get_domain
 from imagine.mas.schema import TURNS, frame, traces_schema
 from imagine.domains.travelplanner.queries import BuildConfig, build_queries

@@ -8,7 +8,7 @@
 |           | one SandboxIndex that the scorers, the solver, the prompts and the teacher all read      |
 | plan      | TravelPlanner plan strings: how plans are written                                     |
 | prompts   | every prompt of the MAS protocol (the Reasoner's is the student's), reference info    |
-| rules     | RulesBackend: the deterministic seeded CPU teacher (the `rules` LLM backend)          |
+| teacher/  | RulesBackend: the deterministic seeded CPU teacher (the `rules` LLM backend)          |
 | probes    | reward-hacking probes and the audit stage's probe run                                 |
 | checks/   | the Great Expectations suites of the `sandbox` and `queries` datasets                 |
 """

@@ -12,7 +12,7 @@ MAX_PEOPLE = 8
 STYLES = ("request", "statement", "imperative")  # queries.text.STYLES
 MISTAKES = ("repeated_restaurant", "wrong_city_restaurant", "budget_overrun", "min_nights_violation",
             "conflicting_transport", "invented_entity", "wrong_room_type", "house_rule_violation",
-            "missing_day", "malformed_json")  # rules.MISTAKES
+            "missing_day", "malformed_json")  # teacher.MISTAKES
 
 
 def _max_multi_city(section: dict) -> str | None:
