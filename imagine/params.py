@@ -211,6 +211,25 @@ def _unknown(key, known, path: str, source: str) -> ParamsError:
     return ParamsError(f"{source}: unknown key {where}{hint}")
 
 
+def from_section(cls, params: dict | None, section: str, source: str = "params.yaml"):
+    """A training config dataclass (SFTParams, GRPOParams) from its params section, the same one-line
+    errors as the declared sections: an unknown key names the closest field; a bad value is the
+    dataclass's own check (`__post_init__`, TRL style)."""
+    from dataclasses import fields
+
+    if params is not None and not isinstance(params, dict):
+        raise ParamsError(f"{source}: {section}: expected a mapping, got {_show(params)}")
+    params = dict(params or {})
+    known = [f.name for f in fields(cls)]
+    for key in params:
+        if key not in known:
+            raise _unknown(key, known, section, source)
+    try:
+        return cls(**params)
+    except (ValueError, TypeError) as exc:
+        raise ParamsError(f"{source}: {exc}") from None
+
+
 class Section(Spec):
     """A mapping with fixed keys: {name: spec}; `required` names keys that must be present;
     `rules` are callables (mapping) -> message or None for checks across keys."""

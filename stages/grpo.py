@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import sys
 
-from imagine.io import write_json
 from imagine.domain import domain_of
+from imagine.io import write_json
 from imagine.stage import Stage
+from imagine.train.grpo import GRPOParams
+from imagine.train.sft import SFTParams
 
-stage = Stage("grpo", __doc__, domain=domain_of)
+stage = Stage("grpo", __doc__, domain=domain_of, configs={"grpo": GRPOParams, "sft": SFTParams})
 stage.arg("--sft", default="models/sft", help="SFT run folder (default: %(default)s)")
 stage.arg("--out", default="models/grpo", help="run folder (default: %(default)s)")
 stage.arg("--live", default="reports/grpo_live", help="dvclive folder (default: %(default)s)")
@@ -25,9 +27,8 @@ stage.arg("--metrics", default="reports/grpo.json", help="metrics JSON (default:
 
 
 def run(args, params, domain) -> int:
-    from imagine.train.grpo import GRPOParams, init_checkpoint, run_grpo, strict_reward
+    from imagine.train.grpo import init_checkpoint, run_grpo, strict_reward
     from imagine.train.runs import is_main_process
-    from imagine.train.sft import SFTParams
 
     sft = SFTParams.from_params(params.get("sft"))
     config = GRPOParams.from_params(params.get("grpo"))

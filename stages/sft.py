@@ -17,8 +17,9 @@ import sys
 
 from imagine.io import write_json
 from imagine.stage import Stage
+from imagine.train.sft import SFTParams
 
-stage = Stage("sft", __doc__)
+stage = Stage("sft", __doc__, configs={"sft": SFTParams})
 stage.arg("--out", default="models/sft", help="run folder (default: %(default)s)")
 stage.arg("--live", default="reports/sft_live", help="dvclive folder (default: %(default)s)")
 stage.arg("--metrics", default="reports/sft.json", help="metrics JSON (default: %(default)s)")
@@ -26,7 +27,7 @@ stage.arg("--metrics", default="reports/sft.json", help="metrics JSON (default: 
 
 def run(args, params, domain) -> int:
     from imagine.train.runs import is_main_process
-    from imagine.train.sft import SFTParams, run_sft
+    from imagine.train.sft import run_sft
 
     report = run_sft(SFTParams.from_params(params.get("sft")), args.out, args.live)
     if not is_main_process():  # under `accelerate launch` every process trains; one reports

@@ -125,7 +125,7 @@ def test_sft_params_are_validated():
         SFTParams(max_steps=10, save_steps=4, rl_init_step=6)
     with pytest.raises(ValueError, match="past sft.max_steps"):
         SFTParams(max_steps=2, save_steps=2, rl_init_step=4)
-    with pytest.raises(ValueError, match="unknown sft params"):
+    with pytest.raises(ValueError, match=r"unknown key sft.max_step \(did you mean max_steps\?\)"):
         SFTParams.from_params({"max_step": 3})
     with pytest.raises(ValueError, match="precision"):
         SFTParams(precision="fp8")

@@ -16,7 +16,7 @@ precision): an update of lr ~1e-6 is far below a bf16 weight's rounding step and
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from imagine.train.rewards import FIXED, Reward, RewardWeights
@@ -101,12 +101,9 @@ class GRPOParams:
 
     @classmethod
     def from_params(cls, params: dict | None) -> GRPOParams:
-        params = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown grpo params: {unknown} (known: {sorted(known)})")
-        return cls(**params)
+        from imagine.params import from_section
+
+        return from_section(cls, params, "grpo")
 
 
 def init_checkpoint(sft_dir: str | Path, rl_init_step: int) -> Path:

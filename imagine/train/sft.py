@@ -15,7 +15,7 @@ always there; the final weights go to `<out>/final`. A killed run resumes from i
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from imagine.errors import UserError
@@ -81,12 +81,9 @@ class SFTParams:
 
     @classmethod
     def from_params(cls, params: dict | None) -> SFTParams:
-        params = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown sft params: {unknown} (known: {sorted(known)})")
-        return cls(**params)
+        from imagine.params import from_section
+
+        return from_section(cls, params, "sft")
 
 
 def load_dataset(config: SFTParams):

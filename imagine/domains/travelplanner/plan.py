@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+LEVELS = ("easy", "medium", "hard")  # a query's difficulty: local constraints (none, one, three)
+
 DAY_FIELDS = ("days", "current_city", "transportation", "breakfast", "attraction", "lunch", "dinner",
               "accommodation")
 # Where a day holds its number: `days` in the official evaluation code (and in every plan we write),
@@ -40,8 +42,13 @@ def ground(mode: str, origin: str, dest: str, duration: str, distance_text: str,
     return f"{mode}, from {origin} to {dest}, duration: {duration}, distance: {distance_text}, cost: {cost}"
 
 
+def vehicle_cost(mode: str, distance_km: float) -> int:
+    """TravelPlanner's price of one car ('Self-driving': 0.05 per km) or one taxi ('Taxi': 1 per km),
+    truncated to whole units as the official database and evaluation do; mode in any case."""
+    return int(distance_km * 0.05) if mode.lower() == "self-driving" else int(distance_km)
+
+
 def ground_cost(mode: str, distance_km: float, people: int) -> int:
     """Total ground transport cost for the group: per car of 5 (driving) or taxi of 4."""
-    if mode == "Self-driving":
-        return int(distance_km * 0.05) * math.ceil(people / 5)
-    return int(distance_km) * math.ceil(people / 4)
+    per_vehicle = 5 if mode.lower() == "self-driving" else 4
+    return vehicle_cost(mode, distance_km) * math.ceil(people / per_vehicle)

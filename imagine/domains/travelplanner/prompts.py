@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from imagine.domains.travelplanner.evaluate.index import SandboxIndex, parse_entity
 from imagine.domains.travelplanner.evaluate.strict import Day
+from imagine.domains.travelplanner.plan import vehicle_cost
 from imagine.domains.travelplanner.queries.schema import to_travelplanner
 from imagine.mas.parsing import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, reflector_format
 
@@ -186,8 +187,8 @@ def reference_info(query: dict, index: SandboxIndex, caps: Caps | dict | None = 
         route = index.route(origin, dest)
         if route is not None:
             options.append(f"Self-driving {route.duration}, {route.distance_text}, "
-                           f"{_money(int(route.distance_km * 0.05))}/car")
-            options.append(f"Taxi {_money(int(route.distance_km))}/taxi")
+                           f"{_money(vehicle_cost('Self-driving', route.distance_km))}/car")
+            options.append(f"Taxi {_money(vehicle_cost('Taxi', route.distance_km))}/taxi")
         lines.append(f"- day {day + 1} {origin} -> {dest} ({date}): " + ("; ".join(options) or "no option found"))
     for city in cities:
         hotels = _pick(index.listed("accommodations", city), city, used["accommodations"], caps.hotels)

@@ -31,6 +31,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
+from imagine.domains.travelplanner.plan import vehicle_cost
 from imagine.domains.travelplanner.sandbox import Sandbox
 
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
@@ -210,7 +211,7 @@ class SandboxIndex:
         for origin, dest, *route in distances.iter_rows():
             self.routes.setdefault((origin, dest), Route(*route))
         # (origin, dest) -> (cost of one car, cost of one taxi), for the routes the evaluator prices.
-        self._ground = {pair: (int(route.distance_km * 0.05), int(route.distance_km))
+        self._ground = {pair: (vehicle_cost("self-driving", route.distance_km), vehicle_cost("taxi", route.distance_km))
                         for pair, route in self.routes.items() if route.drivable}
 
         self._exact: dict[str, dict[tuple[str, str], dict]] = {}

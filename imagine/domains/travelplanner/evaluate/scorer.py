@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from imagine.domains.travelplanner.evaluate import compat, strict
 from imagine.domains.travelplanner.evaluate.index import SandboxIndex
+from imagine.domains.travelplanner.plan import LEVELS
 from imagine.domains.travelplanner.sandbox import Sandbox
 
 # Official check name -> the function implementing it, by that name, in `compat` and in `strict`.
@@ -36,7 +37,6 @@ HARD_CHECKS = ("valid_cost", *HARD)
 # Which query constraint makes each hard check apply (valid_cost always applies).
 HARD_CONSTRAINT = {"valid_room_rule": "house rule", "valid_cuisine": "cuisine",
                    "valid_room_type": "room type", "valid_transportation": "transportation"}
-LEVELS = ("easy", "medium", "hard")
 MODES = ("compat", "strict")
 _CONSTRAINT_VALUES = {
     "house rule": {"parties", "smoking", "children under 10", "visitors", "pets"},

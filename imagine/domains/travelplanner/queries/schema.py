@@ -35,7 +35,8 @@ import json
 
 import polars as pl
 
-LEVELS = ("easy", "medium", "hard")
+from imagine.domains.travelplanner.plan import LEVELS  # noqa: F401  (the level column's values, re-exported)
+
 SOURCES = ("generated", "travelplanner")
 CONSTRAINT_KEYS = {  # TravelPlanner key -> our column
     "house rule": "house_rule", "cuisine": "cuisine", "room type": "room_type", "transportation": "transportation",
