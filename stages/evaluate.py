@@ -52,6 +52,8 @@ def load_sets(config: dict, domain, weights, traces_params: dict):
             raise FileNotFoundError(f"no {path} (evaluate.splits names {split!r}): run `dvc repro queries` first")
         frame = pl.read_parquet(path)
         domain.validate_queries(frame, source=str(path), splits=[split])  # before any filter, limit or work
+        if "idx" not in frame.columns:  # a domain without its own numbering: the file's order, 1-based
+            frame = frame.with_row_index("idx", offset=1).with_columns(pl.col("idx").cast(pl.Int64))
         frame = frame.sort("idx")
         if days:
             frame = frame.filter(pl.col("days").is_in(days))

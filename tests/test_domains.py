@@ -147,9 +147,15 @@ def test_a_misspelt_domain_is_one_line_with_a_suggestion(tmp_path):
         load_params(bad, ["queries"], domain_of)
 
 
-def test_the_trip_config_validates_with_the_trip_schema():
+@pytest.mark.parametrize("config", ["trip", "cpu-long", "paper"])
+def test_each_shipped_config_validates_with_its_domains_schema(config):
     from imagine.domain import domain_of
-    from imagine.params import SCHEMA, load_params
+    from imagine.params import SCHEMA, from_section, load_params
+    from imagine.train.grpo import GRPOParams
+    from imagine.train.sft import SFTParams
 
-    params = load_params(ROOT / "configs" / "trip" / "params.yaml", list(SCHEMA), domain_of)
-    assert params["traces"]["roles"]["reasoner"]["mistakes"]["missing_connection"] > 0
+    params = load_params(ROOT / "configs" / config / "params.yaml", list(SCHEMA), domain_of)
+    from_section(SFTParams, params["sft"], "sft")
+    from_section(GRPOParams, params["grpo"], "grpo")
+    if config == "trip":
+        assert params["traces"]["roles"]["reasoner"]["mistakes"]["missing_connection"] > 0

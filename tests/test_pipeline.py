@@ -134,3 +134,44 @@ def _assert_filtered_data_passes_strict(root: Path) -> None:
     validate_sft(sft, source="sft.parquet")
     validate_grpo(pl.read_parquet(root / "data/filtered/grpo_prompts.parquet"), source="grpo_prompts.parquet",
                   domain=get_domain("travelplanner"))
+
+
+def test_trip_domain_runs_end_to_end_and_audits(tmp_path_factory, tiny_model):
+    """`domain: trip` (configs/trip/params.yaml, sized down): `dvc repro` writes every dataset, each
+    validated by its GX suite on the way, no TravelPlanner module is imported, and the saved audit
+    queries (generic + the trip domain's) run over the result."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = tmp_path_factory.mktemp("trip_pipeline")
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if name == "dvc.lock" or name.startswith("reports/"):
+            continue
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, root / name)
+    params = yaml.safe_load((root / "configs" / "trip" / "params.yaml").read_text())
+    params["queries"]["counts"] = {"train": 16, "val": 4, "test": 6}
+    params["base_model"]["local_path"] = str(tiny_model)
+    params["filter"]["max_tokens"] = 100_000
+    params["sft"].update(max_length=100_000, max_steps=2, save_steps=2, rl_init_step=2)
+    params["grpo"].update(max_prompt_tokens=None, max_samples=4, max_completion_length=8)
+    params["evaluate"].update(limit=3)
+    params["evaluate"]["generation"].update(max_tokens=8, batch_size=4)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONWARNINGS": "ignore"}
+    _run(["git", "init", "-q"], root, env)
+    _commit(root, env, "init")
+    out = _run([sys.executable, "-m", "dvc", "repro"], root, env)
+    for output in ("data/sandbox/cities.parquet", "data/sandbox/connections.parquet", "data/queries/test.parquet",
+                   "data/traces/traces.parquet", "data/filtered/sft.parquet", "data/filtered/grpo_prompts.parquet",
+                   "data/eval/evals.parquet", "reports/eval/sft.json", "reports/eval/teacher.json",
+                   "reports/audit.json", "reports/report.html"):
+        assert (root / output).is_file(), output
+    assert "travelplanner" not in (root / "dvc.lock").read_text().replace("data/external/travelplanner", "")
+    audit = json.loads((root / "reports" / "audit.json").read_text())
+    assert audit["most_failed_checks"]  # the trip domain's own saved query
+    assert audit["judge_agreement"]["traces"] > 0  # a generic one
+    teacher = json.loads((root / "reports" / "eval" / "teacher.json").read_text())
+    assert teacher["sets"]["test"]["strict"]["count"] == 3
+    assert "Running stage 'report'" in out
