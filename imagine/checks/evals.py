@@ -22,7 +22,7 @@ def validate_evals(frame: pl.DataFrame, *, source: str, reward_bounds: tuple[flo
     domain = domain or get_domain()
     E = gx.expectations
     who = pl.format("{} {} {} #{}", pl.col("model"), pl.col("mode"), pl.col("query_id"), pl.col("sample"))
-    checks_ok = pl.all_horizontal([pl.col(c).fill_null(True) for c in domain.check_columns])
+    checks_ok = pl.all_horizontal([pl.col(c).fill_null(True) for c in (*domain.check_columns, *domain.compat_columns)])
     expectations = [
         *expect_columns(evals_schema(domain)),
         *[E.ExpectColumnValuesToNotBeNull(column=c) for c in (*KEYS, "idx", "level", "delivered", "final_pass",
