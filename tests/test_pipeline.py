@@ -20,19 +20,23 @@ def _run(args, cwd, env):
     return done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory, tiny_model):
-    """A copy of the tracked project (no data outputs), as its own git + DVC repo."""
+def _copy_project(root: Path) -> Path:
+    """The tracked files of the project (no dvc.lock, no reports: nothing built yet) under `root`."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    root = tmp_path_factory.mktemp("pipeline")
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         if name == "dvc.lock" or name.startswith("reports/"):
             continue
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, root / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, tiny_model):
+    """A copy of the tracked project (no data outputs), as its own git + DVC repo."""
+    root = _copy_project(tmp_path_factory.mktemp("pipeline"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     # Small but whole: few queries, and the tiny test model as the local student (no download).
     params["queries"]["counts"] = {"train": 20, "val": 6, "test": 9}
@@ -140,15 +144,7 @@ def test_trip_domain_runs_end_to_end_and_audits(tmp_path_factory, tiny_model):
     """`domain: trip` (configs/trip/params.yaml, sized down): `dvc repro` writes every dataset, each
     validated by its GX suite on the way, no TravelPlanner module is imported, and the saved audit
     queries (generic + the trip domain's) run over the result."""
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    root = tmp_path_factory.mktemp("trip_pipeline")
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if name == "dvc.lock" or name.startswith("reports/"):
-            continue
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, root / name)
+    root = _copy_project(tmp_path_factory.mktemp("trip_pipeline"))
     params = yaml.safe_load((root / "configs" / "trip" / "params.yaml").read_text())
     params["queries"]["counts"] = {"train": 16, "val": 4, "test": 6}
     params["base_model"]["local_path"] = str(tiny_model)

@@ -146,6 +146,7 @@ def test_grpo_params_are_validated():
 
 @pytest.mark.parametrize("engine", ["lean", "generate"])  # rollouts by the lean decoder or TRL's generate
 def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, tmp_path, engine):
+    from imagine.domain import get_domain
     from imagine.train.grpo import GRPOParams, run_grpo
     from imagine.train.rewards import Reward, RewardWeights
 
@@ -154,7 +155,8 @@ def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, t
     config = GRPOParams(data=str(data), max_steps=2, num_generations=2, per_device_train_batch_size=2,
                         max_completion_length=8, save_steps=2, beta=0.04, engine=engine)
     out, live = tmp_path / "grpo", tmp_path / "live"
-    report = run_grpo(config, tiny_model, out, live, reward=Reward(scorers["strict"], RewardWeights.from_params(config.reward, scorers["strict"].groups)))
+    report = run_grpo(config, tiny_model, out, live, reward=Reward(scorers["strict"], RewardWeights.from_params(
+        config.reward, scorers["strict"].groups)), domain=get_domain("travelplanner"))
     assert report["steps"] == 2 and (out / "final" / "model.safetensors").is_file()
     metrics = live / "plots" / "metrics"
     for name in ("reward_format", "reward_commonsense", "reward_hard", "reward_reflection",
