@@ -95,7 +95,7 @@ def sft_samples(tokenizer, seq_len: int, count: int) -> tuple[list[dict], str]:
     if SFT_DATA.is_file():
         frame = pl.read_parquet(SFT_DATA).filter(pl.col("tokens") <= seq_len).sort("tokens", descending=True)
         if frame.height:
-            rows = frame.head(count).select("prompt", "completion").to_dicts()
+            rows = frame.head(count).select("prompt", "completion", "tokens").to_dicts()
             rows = (rows * count)[:count]  # reuse samples when fewer fit
             return rows, f"{frame.height} samples of {SFT_DATA} fit {seq_len} tokens"
         source = f"no sample of {SFT_DATA} fits {seq_len} tokens: synthetic samples"
@@ -112,6 +112,8 @@ def bench_sft(model: str, steps: int, seq_len: int, precision: str, work: Path) 
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     rows, source = sft_samples(tokenizer, seq_len, steps)
+    # Tokens per sample (prompt + completion under the chat template); the trainer sees one per step.
+    lengths = [row.pop("tokens", None) or seq_len for row in rows]
     config = SFTParams(model=model, max_steps=steps, save_steps=steps, rl_init_step=steps, max_length=seq_len,
                        precision=precision, learning_rate=1e-5)
     trainer = build_trainer(config, Dataset.from_list(rows), work / "sft")
@@ -119,6 +121,8 @@ def bench_sft(model: str, steps: int, seq_len: int, precision: str, work: Path) 
     timer = step_timer()
     trainer.add_callback(timer)
     trainer.train()
+    if not timer.tokens:  # TRL logs no num_tokens when the loss is computed on completion positions only
+        timer.tokens = [sum(lengths) / len(lengths)] * len(timer.seconds)
     timed_tokens, timed_seconds = sum(timer.tokens[1:]), sum(timer.seconds[1:])
     print(f"SFT ({source}; batch 1, max_length {seq_len}, {precision}):")
     print("  step seconds: " + ", ".join(f"{s:.2f}" for s in timer.seconds)
