@@ -33,14 +33,10 @@ def _copy_project(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory, tiny_model):
-    """A copy of the tracked project (no data outputs), as its own git + DVC repo."""
-    root = _copy_project(tmp_path_factory.mktemp("pipeline"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    # Small but whole: few queries, and the tiny test model as the local student (no download).
-    params["queries"]["counts"] = {"train": 20, "val": 6, "test": 9}
-    params["queries"]["import"] = []
+def _small_repo(root: Path, params: dict, tiny_model, counts: dict) -> dict:
+    """Write `params` made small but whole (few queries, the tiny test model as the local student, no
+    download) as root's params.yaml, make root a git repo, and return the env to run DVC in."""
+    params["queries"]["counts"] = counts
     params["base_model"]["local_path"] = str(tiny_model)
     # The tiny model's tokenizer counts many more tokens than the student's: keep every sample.
     params["filter"]["max_tokens"] = 100_000
@@ -51,8 +47,17 @@ def repo(tmp_path_factory, tiny_model):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     _run(["git", "init", "-q"], root, env)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root, env)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root, env)
+    _commit(root, env, "init")
+    return env
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, tiny_model):
+    """A copy of the tracked project (no data outputs), as its own git + DVC repo."""
+    root = _copy_project(tmp_path_factory.mktemp("pipeline"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["queries"]["import"] = []
+    env = _small_repo(root, params, tiny_model, {"train": 20, "val": 6, "test": 9})
     return root, env
 
 
@@ -146,18 +151,7 @@ def test_trip_domain_runs_end_to_end_and_audits(tmp_path_factory, tiny_model):
     queries (generic + the trip domain's) run over the result."""
     root = _copy_project(tmp_path_factory.mktemp("trip_pipeline"))
     params = yaml.safe_load((root / "configs" / "trip" / "params.yaml").read_text())
-    params["queries"]["counts"] = {"train": 16, "val": 4, "test": 6}
-    params["base_model"]["local_path"] = str(tiny_model)
-    params["filter"]["max_tokens"] = 100_000
-    params["sft"].update(max_length=100_000, max_steps=2, save_steps=2, rl_init_step=2)
-    params["grpo"].update(max_prompt_tokens=None, max_samples=4, max_completion_length=8)
-    params["evaluate"].update(limit=3)
-    params["evaluate"]["generation"].update(max_tokens=8, batch_size=4)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONWARNINGS": "ignore"}
-    _run(["git", "init", "-q"], root, env)
-    _commit(root, env, "init")
+    env = _small_repo(root, params, tiny_model, {"train": 16, "val": 4, "test": 6})
     out = _run([sys.executable, "-m", "dvc", "repro"], root, env)
     for output in ("data/sandbox/cities.parquet", "data/sandbox/connections.parquet", "data/queries/test.parquet",
                    "data/traces/traces.parquet", "data/filtered/sft.parquet", "data/filtered/grpo_prompts.parquet",
