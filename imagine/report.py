@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 MODEL_ORDER = ("base", "sft", "grpo", "teacher")
+PIPELINE_WRITES = ("dvc.lock", "reports")  # tracked files `dvc repro` rewrites (metrics with cache: false)
 
 
 def student_metrics(groups) -> tuple[str, ...]:
@@ -50,8 +51,11 @@ def git_revision(root: Path) -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        # The pipeline itself rewrites its committed metrics and dvc.lock while it runs: only changes to
+        # anything else (code, params, configs) make the revision dirty.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){path}" for path in PIPELINE_WRITES)],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         return rev + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
@@ -133,8 +137,8 @@ def funnel(data: dict) -> list[dict]:
     q, t, f = data.get("queries") or {}, data.get("traces") or {}, data.get("filter") or {}
     steps = []
     if q:
-        sampled = q.get("generated", 0) + sum((q.get("dropped_total") or {}).values()) + sum(
-            (q.get("imported") or {}).values())
+        # Every domain's queries report counts its sampling `attempts`; imported queries come on top.
+        sampled = q.get("attempts", 0) + sum((q.get("imported") or {}).values())
         steps += [("sampled", sampled), ("certified", q.get("total"))]
     if t:
         steps += [("traced", t.get("queries")), ("flagged", round(t.get("flag_rate", 0) * t.get("queries", 0))),

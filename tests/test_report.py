@@ -1,8 +1,9 @@
 """The report renders from whatever the stages wrote, and opens offline (inline SVG, no scripts)."""
 
 import json
+import subprocess
 
-from imagine.report import charts, collect, funnel, render_html, render_markdown
+from imagine.report import charts, collect, funnel, git_revision, render_html, render_markdown
 from imagine.vega import to_svg
 
 
@@ -27,8 +28,8 @@ def test_report_shows_funnel_students_and_curves_as_inline_svg(tmp_path):
         _write(tmp_path / "reports" / "eval" / f"{model}.json", {"model": model, "sets": {"test": {
             "strict": strict, "compat": strict, "mean_reward": reward, "format_failure_rate": 0.0,
             "reflection_rate": 1.0, "lazy_reflection_rate": 0.0}}})
-    _write(tmp_path / "reports" / "queries.json", {"generated": 10, "total": 9, "dropped_total": {"no_hotel": 1},
-                                                   "imported": {}})
+    _write(tmp_path / "reports" / "queries.json", {"generated": 10, "total": 12, "dropped_total": {"no_hotel": 1},
+                                                   "attempts": 11, "imported": {"train": 3}})
     _write(tmp_path / "reports" / "traces.json", {"queries": 9, "flag_rate": 0.5, "reflected": 4,
                                                   "teacher_raw_pass_rate": {"all": 0.5, "easy": 0.5},
                                                   "teacher_final_pass_rate": {"all": 0.9, "easy": 0.9}})
@@ -39,8 +40,8 @@ def test_report_shows_funnel_students_and_curves_as_inline_svg(tmp_path):
     (tmp_path / "params.yaml").write_text("sft:\n  max_steps: 2\n")
 
     data = collect(tmp_path)
-    assert [s["step"] for s in funnel(data)] == [
-        "sampled", "certified", "traced", "flagged", "reflected", "kept for SFT"]
+    assert [(s["step"], s["count"]) for s in funnel(data)] == [
+        ("sampled", 14), ("certified", 12), ("traced", 9), ("flagged", 4), ("reflected", 4), ("kept for SFT", 7)]
     specs = charts(data)
     assert {"funnel", "teacher", "students", "checks", "sft_curves"} <= set(specs)
     svgs = {name: to_svg(spec) for name, spec in specs.items()}
@@ -50,3 +51,21 @@ def test_report_shows_funnel_students_and_curves_as_inline_svg(tmp_path):
     assert "max_steps: 2" in page and "teacher" in page
     markdown = render_markdown(data)
     assert "| base | all | 2 |" in markdown
+
+
+def test_revision_is_dirty_only_for_changes_the_pipeline_did_not_write(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    for name, text in (("dvc.lock", "a"), ("reports/sft.json", "{}"), ("params.yaml", "sft: {}")):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    (tmp_path / "dvc.lock").write_text("b")  # what `dvc repro` rewrites while it runs
+    (tmp_path / "reports/sft.json").write_text('{"loss": 1}')
+    assert not git_revision(tmp_path).endswith("(with uncommitted changes)")
+    (tmp_path / "params.yaml").write_text("sft: {max_steps: 3}")
+    assert git_revision(tmp_path).endswith("(with uncommitted changes)")

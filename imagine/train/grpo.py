@@ -115,8 +115,9 @@ def init_checkpoint(sft_dir: str | Path, rl_init_step: int) -> Path:
     return folder
 
 
-def load_prompts(config: GRPOParams, domain=None):
-    """The TRL prompt dataset (prompt, query_json) and its counts; the file must pass the grpo_prompts suite."""
+def load_prompts(config: GRPOParams, domain):
+    """The TRL prompt dataset (prompt, query_json) and its counts; the file must pass `domain`'s
+    grpo_prompts suite (its checker reads each prompt's query)."""
     import polars as pl
     from datasets import Dataset
 
@@ -251,9 +252,9 @@ def strict_reward(config: GRPOParams, domain) -> Reward:
 
 
 def run_grpo(config: GRPOParams, model_dir: str | Path, out: str | Path, live_dir: str | Path,
-             reward: Reward, domain=None) -> dict:
+             reward: Reward, domain) -> dict:
     """Train from `model_dir` (or resume a killed run) with `reward` (see `strict_reward`) on `domain`'s
-    prompts (default: the default domain), save `<out>/final`; returns the metrics report."""
+    prompts, save `<out>/final`; returns the metrics report."""
     started = time.perf_counter()
     dataset, counts = load_prompts(config, domain)
     run = RunDir(out)
