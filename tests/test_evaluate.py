@@ -6,6 +6,7 @@ import json
 import pytest
 
 from imagine.domains.travelplanner.evaluate import COMMONSENSE_CHECKS, HARD_CHECKS, summarize, normalize_query
+from imagine.domains.travelplanner.evaluate.scorer import CONTENT_CHECKS
 from imagine.domains.travelplanner.evaluate.compat import CRASH
 from imagine.domains.travelplanner.evaluate.files import InputError, evaluate_files
 from imagine.domains.travelplanner.sandbox import CUISINES
@@ -70,6 +71,9 @@ def test_mutation_flips_exactly_its_check(check, source, train_queries, referenc
         if check in GATES:  # hard checks are only scored on complete, in-sandbox plans
             expected |= {k for k in HARD_CHECKS if before.hard[k] is not None}
             assert all(v is None for v in after.hard.values())
+        if check == "is_not_absent":  # ... and the content checks' passes only on complete ones
+            expected |= set(CONTENT_CHECKS)
+            assert all(after.commonsense[k] is None for k in CONTENT_CHECKS), after.reasons
         assert after.commonsense.get(check, after.hard.get(check)) is False, (query, after.reasons)
         assert flipped == expected, (query, flipped, after.reasons)
         assert not after.final_pass

@@ -92,6 +92,22 @@ def test_unscored_hard_checks_count_as_failed(reward, train_one):
     assert parts.hard == 0.0 and parts.commonsense == pytest.approx(7 / 8)
 
 
+def test_a_plan_cut_to_its_first_leg_earns_no_vacuous_commonsense_credit(reward, scorers, train_one):
+    """The exploit GRPO found at lr 2e-5: day 1's transport and nothing else. The official checks pass
+    six of eight on it (no meals: no repeat, no stays: no minimum-nights breach, ...); strict scores
+    none of those passes, so the cut plan earns less than the whole one with a repeated restaurant."""
+    query_json, plan = train_one
+    cut = [{**{k: "-" for k in plan[0]}, "days": 1, "current_city": plan[0]["current_city"],
+            "transportation": plan[0]["transportation"]}]
+    compat = scorers["compat"].score(json.loads(query_json), cut).commonsense
+    assert sum(v is True for v in compat.values()) == 6
+    parts = _score(reward, query_json, format_answer("r", None, cut))
+    assert parts.commonsense == 0.0 and parts.hard == 0.0 and parts.total == 0.5
+    repeated = copy.deepcopy(plan)
+    repeated[1]["dinner"] = repeated[1]["lunch"]
+    assert _score(reward, query_json, format_answer("r", None, repeated)).total > parts.total + 1
+
+
 def test_components_sum_to_the_reward_and_are_named(reward, train_one):
     query_json, plan = train_one
     texts = [format_answer("r", "x", plan), "garbage", format_answer("r", None, plan[:2])]

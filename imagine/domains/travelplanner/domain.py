@@ -63,7 +63,6 @@ class TravelPlanner(Domain):
     groups = {"commonsense": COMMONSENSE_CHECKS, "hard": HARD_CHECKS}
     check_columns = {**{c: ("commonsense", k) for c, k in CS_COLUMNS.items()},
                      **{c: ("hard", k) for c, k in HARD_COLUMNS.items()}}
-    always_scored = ("commonsense",)
     teacher = "imagine.domains.travelplanner.teacher:RulesBackend"
     compat_columns: dict = {}  # compat scores the same checks
     audit_dir = Path(__file__).parent / "audit"

@@ -33,6 +33,14 @@ HARD = {
     "valid_transportation": "valid_transportation_constraint",
 }
 COMMONSENSE_CHECKS = tuple(COMMONSENSE)
+# The commonsense checks that judge what a plan holds. On an incomplete plan they pass vacuously (no
+# meals: no repeated restaurant), and a policy learns to farm that: GRPO at lr 2e-5 turned the student
+# into one-day plans with nothing in them, which earned as much reward as real attempts. So strict mode
+# scores a pass of theirs only on a complete plan (is_not_absent), as it scores the hard checks only on
+# complete, in-sandbox plans; a failure stays a failure. compat keeps the official vacuous passes.
+CONTENT_CHECKS = ("is_valid_restaurants", "is_valid_attractions", "is_valid_accommodation",
+                  "is_valid_transportation", "is_valid_information_in_current_city",
+                  "is_valid_information_in_sandbox")
 HARD_CHECKS = ("valid_cost", *HARD)
 # Which query constraint makes each hard check apply (valid_cost always applies).
 HARD_CONSTRAINT = {"valid_room_rule": "house rule", "valid_cuisine": "cuisine",
@@ -105,8 +113,9 @@ def applicable(query: dict) -> dict[str, tuple[str, ...]]:
 
 @dataclass
 class Verdict:
-    """Every check's verdict for one plan. None: the check does not apply, or (hard checks) was not
-    scored because the plan is incomplete or leaves the sandbox; `reasons` says which."""
+    """Every check's verdict for one plan. None: the check does not apply, or was not scored (a hard
+    check: the plan is incomplete or leaves the sandbox; in strict mode, a content check that would pass
+    an incomplete plan); `reasons` says which."""
 
     commonsense: dict[str, bool | None]
     hard: dict[str, bool | None]
@@ -161,6 +170,11 @@ class Scorer:
             subject, extra = window, {}
         reasons: dict[str, str] = {}
         commonsense = self._run(self._commonsense, q, subject, reasons, extra)
+        if self.mode == "strict" and not commonsense["is_not_absent"]:
+            for name in CONTENT_CHECKS:
+                if commonsense[name]:
+                    commonsense[name] = None
+                    reasons[name] = "not scored: the plan is incomplete (is_not_absent)"
         scored = bool(commonsense["is_not_absent"] and commonsense["is_valid_information_in_sandbox"])
         cost = None
         if scored:
