@@ -213,6 +213,38 @@ def test_reference_info_is_compact_and_holds_the_reference_plan(rows, index):
         Caps.from_params({"hotel": 3})
 
 
+def test_the_distilled_plan_spells_places_with_the_tokens_of_the_prompt_and_the_reasoning(rows, index):
+    # A byte-level BPE splits a word after a quote differently from one after a space; the student
+    # copies names token by token, so the plan writes each value after a space, as the prompt does.
+    from imagine.answer import format_answer
+    from tests.tiny_model import make_tokenizer
+
+    tokenizer = make_tokenizer()
+
+    def ids(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def contains(haystack, needle):
+        return any(haystack[i:i + len(needle)] == needle for i in range(len(haystack) - len(needle) + 1))
+
+    backend = RulesBackend(sandbox=index, mistakes=NO_MISTAKES)
+    split_otherwise_after_a_quote = 0
+    for row in rows[:6]:
+        request = _reasoner_request(row, index)
+        prompt = ids(request.messages[1]["content"])
+        parsed = parse_output(backend.generate([request], Sampling())[0].text)
+        completion = format_answer(parsed.reasoning, None, parsed.plan)
+        reasoning, plan = ids(parsed.reasoning), ids(completion.split("</think>")[1])
+        assert parse_output(completion).plan == parsed.plan
+        for day in parsed.plan:
+            for key in ("breakfast", "lunch", "dinner", "accommodation"):
+                if day[key] != "-":
+                    name = ids(" " + day[key].rsplit(",", 1)[0])
+                    split_otherwise_after_a_quote += ids('"' + day[key])[1:len(name) + 1] != name
+                    assert contains(plan, name) and contains(prompt, name) and contains(reasoning, name), key
+    assert split_otherwise_after_a_quote  # the tokenizer does split some names differently after a quote
+
+
 def test_role_configs_give_each_judge_its_own_seed():
     roles = role_configs({"reasoner": {"backend": "rules", "temperature": 0.5, "batch_size": 8},
                           "judge": {"backend": "rules", "max_tokens": 8}, "reflector": {"backend": "rules"}}, seed=10)

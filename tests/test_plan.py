@@ -66,5 +66,6 @@ def test_format_answer_round_trips_through_the_parser():
     text = format_answer("Step 1: pick a flight.", "Day 2 lunch repeated; replaced.", PLAN)
     out = parse_output(text)
     assert out.ok and out.plan == PLAN
+    assert '"current_city": " ' in text  # text values are written after a space, read back without it
     assert out.reasoning == "Step 1: pick a flight." and out.reflection == "Day 2 lunch repeated; replaced."
     assert parse_output(format_answer("r", None, PLAN)).reflection == "No errors."

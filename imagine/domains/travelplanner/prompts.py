@@ -28,10 +28,10 @@ from imagine.domains.travelplanner.queries.schema import to_travelplanner
 from imagine.mas.parsing import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, reflector_format
 
 
-PLAN_FORMAT = """Give the plan as a JSON list with one object per day and exactly these keys: "days" (1, 2, ...), "current_city", "transportation", "breakfast", "attraction", "lunch", "dinner", "accommodation". Rules:
-- current_city: "City", or "from A to B" on a travel day.
-- transportation: "Flight Number: F123, from A to B, Departure Time: 08:00, Arrival Time: 10:00", "Self-driving, from A to B, duration: ..., distance: ..., cost: ..." or "Taxi, from A to B, duration: ..., distance: ..., cost: ...", or "-".
-- meals and accommodation: "Name, City" or "-"; attraction: "Name, City;Name, City;" or "-".
+PLAN_FORMAT = """Give the plan as a JSON list with one object per day and exactly these keys: "days" (1, 2, ...), "current_city", "transportation", "breakfast", "attraction", "lunch", "dinner", "accommodation"; every text value but "-" starts with a space. Rules:
+- current_city: " City", or " from A to B" on a travel day.
+- transportation: " Flight Number: F123, from A to B, Departure Time: 08:00, Arrival Time: 10:00", " Self-driving, from A to B, duration: ..., distance: ..., cost: ..." or " Taxi, from A to B, duration: ..., distance: ..., cost: ...", or "-".
+- meals and accommodation: " Name, City" or "-"; attraction: " Name, City;Name, City;" or "-".
 - Start and end in the origin city; stay somewhere every night except the last; never repeat a restaurant or an attraction; respect every hotel's minimum nights, the house rule, room type, cuisines and transportation the query asks for; never mix self-driving with flights or taxis; keep the total cost (flights per person, self-driving per car of 5, taxi per taxi of 4, meals per person, hotel per room per night) within the budget; use only places listed in the reference information."""
 
 REASONER_SYSTEM = ("You are a careful travel planner. Think step by step inside <think> </think>: choose the "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from imagine.mas.parsing import JUDGE_ERRORS, JUDGE_OK, reflector_format
 
-ANSWER_FORMAT = """Give the trip as a JSON list of stays in visiting order, one object per city, with exactly these keys: [{"city": "Helsinki", "first_day": 1, "last_day": 5}, {"city": "Barcelona", "first_day": 5, "last_day": 9}, ...]. Rules:
+ANSWER_FORMAT = """Give the trip as a JSON list of stays in visiting order, one object per city, with exactly these keys: [{"city": " Helsinki", "first_day": 1, "last_day": 5}, {"city": " Barcelona", "first_day": 5, "last_day": 9}, ...] (every city name after a space). Rules:
 - The first stay starts on day 1 and the last one ends on the trip's final day.
 - Each next stay starts on the day the previous one ends: you fly that day, and it counts for both cities.
 - Visit every city exactly once, for exactly its number of days (last_day - first_day + 1).
