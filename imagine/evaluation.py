@@ -11,7 +11,7 @@ Per (model, query set): the benchmark metrics per mode (`imagine.metrics.summari
 micro/macro per check group, final pass rate, per level; per-check pass rates), plus
 - format_failure_rate: answers without `<think>...</think>` + a JSON plan (generation errors included);
 - reflection_rate: answers whose think block holds a non-empty reflection (teacher: the Reflector ran);
-- lazy_reflection_rate: the reflection says "No errors." yet the plan fails strict
+- lazy_reflection_rate: the reflection says "No errors." (or "Errors found: none.") yet the plan fails strict
   (teacher: both judges said "No errors." yet the plan fails);
 - mean_reward: the GRPO reward (strict scorer, params weights), with `reward_ci95`, and per mode
   `final_pass_ci95`: 95% bootstrap intervals over queries (`imagine.stats`);
@@ -35,7 +35,8 @@ from imagine.stats import mean_ci, paired_difference
 from imagine.train.rewards import Reward
 
 TEACHER = "teacher"
-_NO_ERRORS = re.compile(r"^\W*no errors?\b", re.IGNORECASE)
+# A reflection that found nothing: "No errors." or the Reflector's "Errors found: none. ..."
+_NO_ERRORS = re.compile(r"^\W*(no errors?|errors found:\s*none)\b", re.IGNORECASE)
 
 
 

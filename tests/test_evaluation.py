@@ -66,6 +66,18 @@ def test_scores_parses_and_summarises_answers(qset):
     validate_evals(pl.DataFrame(rows, schema=ev.evals_schema(get_domain("travelplanner"))), source="evals.parquet")
 
 
+@pytest.mark.parametrize("reflection, lazy", [
+    ("No errors.", True),
+    ("Errors found: none. I re-checked the route and the total cost; the plan stands.", True),  # the Reflector's words
+    ("Errors found:\n1. Day 3 is missing.", False),
+])
+def test_a_reflection_that_found_nothing_over_a_failing_plan_is_lazy(qset, reflection, lazy):
+    broken = json.loads(qset.rows[1]["annotated_plan"])[:-1]
+    one = ev.QuerySet("one", qset.rows[1:2], qset.domain, qset.checkers, qset.reward, qset.world)
+    _, metrics = ev.score_answers("m", one, [[ev.Answer(format_answer("r", reflection, broken), tokens_out=8)]])
+    assert metrics["lazy_reflection_rate"] == (1.0 if lazy else 0.0)
+
+
 def test_submission_round_trips_through_imagine_eval(qset, tmp_path):
     answers = _answers(qset)
     _, metrics = ev.score_answers("m", qset, answers)

@@ -122,7 +122,9 @@ def test_unflagged_trace_gets_no_errors_reflection_verbatim():
         "REFLECTION(Now, I need to reflect on whether there are any errors in my reasoning above):\n"
         "No errors.\n"
         "The reflection is over, now IMMEDIATELY output the final answer!\n"
-        "</think>\n" + json.dumps(PLAN)
+        "</think>\n"  # the plan's text values after a space, "-" bare (imagine.answer._spaced)
+        '[{"days": 1, "current_city": " from Austin to Dallas", "transportation": "-", "breakfast": "-", '
+        '"attraction": "-", "lunch": "-", "dinner": "-", "accommodation": " Inn, Dallas"}]'
     )
     assert row["reflected"] is False
 
