@@ -2,8 +2,8 @@
 
 `format_answer` writes the distilled assistant turn (the IMAGINE layout: the Reasoner's reasoning, the
 REFLECTION block with the Reflector's correction or "No errors.", the closing line, then the final
-answer as JSON, each text value after a space); `parse_output` reads a model's answer back into those parts and keeps failures as
-data (`answer is None` + the reason), never raising.
+answer as JSON, each text value after a space); `parse_output` reads a model's answer back into those
+parts and keeps failures as data (`answer is None` + the reason), never raising.
 """
 
 from __future__ import annotations
@@ -20,35 +20,35 @@ def format_answer(reasoning: str, reflection: str | None, plan: list) -> str:
     """The distilled assistant turn (DESIGN section 1): think block with the reasoning, the
     REFLECTION block (the reflector's correction, or "No errors."), the closing line, then the plan,
     its string values written after a space (`_spaced`)."""
+    plan_json = json.dumps(_map_strings(plan, _spaced), ensure_ascii=False)
     return (f"<think>\n{reasoning.strip()}\n{REFLECTION_HEADER}\n{(reflection or 'No errors.').strip()}\n"
-            f"{CLOSING_LINE}\n</think>\n{json.dumps(_spaced(plan), ensure_ascii=False)}")
+            f"{CLOSING_LINE}\n</think>\n{plan_json}")
 
 
-def _spaced(value):
-    """Every string of a JSON value that starts with a word, with a space in front: `" Punjabi Chaap
-    Corner, Lubbock"`, but `"-"`.
+def _spaced(text: str) -> str:
+    """A string that starts with a word, with a space in front: `" Punjabi Chaap Corner, Lubbock"`,
+    but `"-"` (no word to copy).
 
     Why: a byte-level BPE (SmolLM2's) cuts a word after a quote differently from the same word after
     a space (`"|P|un|j|abi` against ` Punj|abi`). Names in the prompt and the reasoning follow spaces,
     so a plan written this way repeats the tokens the model read instead of spelling them anew, and is
-    shorter. `parse_output` removes the spaces again."""
-    if isinstance(value, str):
-        return " " + value if value[:1].isalnum() else value  # "-": no word to copy
-    if isinstance(value, list):
-        return [_spaced(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _spaced(v) for k, v in value.items()}
-    return value
+    shorter. `parse_output` removes the spaces again (`unspaced`)."""
+    return " " + text if text[:1].isalnum() else text
 
 
-def _unspaced(value):
+def unspaced(value):
     """`_spaced` undone: leading spaces removed from every string of a parsed JSON value."""
+    return _map_strings(value, lambda text: text.lstrip(" "))
+
+
+def _map_strings(value, fn):
+    """A JSON value with `fn` applied to every string in it (list items and dict values, not keys)."""
     if isinstance(value, str):
-        return value.lstrip(" ")
+        return fn(value)
     if isinstance(value, list):
-        return [_unspaced(v) for v in value]
+        return [_map_strings(v, fn) for v in value]
     if isinstance(value, dict):
-        return {k: _unspaced(v) for k, v in value.items()}
+        return {k: _map_strings(v, fn) for k, v in value.items()}
     return value
 
 
@@ -95,7 +95,7 @@ def _json_plan(text: str) -> tuple[list | None, str | None]:
         value = value["plan"]
     if not isinstance(value, list):
         return None, f"plan must be a JSON list of days, got {type(value).__name__}"
-    return _unspaced(value), None
+    return unspaced(value), None
 
 
 def parse_output(text) -> ParsedOutput:

@@ -30,13 +30,14 @@ from pathlib import Path
 import polars as pl
 
 from imagine.answer import format_answer, parse_output
+from imagine.mas.parsing import REFLECTOR_OK
 from imagine.metrics import per_check, summarize
 from imagine.stats import mean_ci, paired_difference
 from imagine.train.rewards import Reward
 
 TEACHER = "teacher"
 # A reflection that found nothing: "No errors." or the Reflector's "Errors found: none. ..."
-_NO_ERRORS = re.compile(r"^\W*(no errors?|errors found:\s*none)\b", re.IGNORECASE)
+_NO_ERRORS = re.compile(r"^\W*(no errors?|" + re.escape(REFLECTOR_OK.rstrip(".")) + r")\b", re.IGNORECASE)
 
 
 

@@ -67,6 +67,8 @@ def test_rules_teacher_is_deterministic_and_independent_of_batch_order(rows, ind
     backend = RulesBackend(sandbox=index)
     assert backend.model.startswith("rules-teacher-v1+")
     assert RulesBackend(sandbox=index, miss_rate=0.5).model != backend.model  # rates are part of the cache key
+    rewritten = type("RewrittenTeacher", (RulesBackend,), {"version": RulesBackend.version + 1})
+    assert rewritten(sandbox=index).model != backend.model  # so is the teacher's version: no stale cached text
 
 
 def test_reasoning_is_step_by_step_with_prices_and_tally(rows, index):
@@ -79,6 +81,29 @@ def test_reasoning_is_step_by_step_with_prices_and_tally(rows, index):
         assert step in parsed.reasoning
     assert re.search(r"\$\d", parsed.reasoning)
     assert output.tokens_out == words(output.text) and output.tokens_in > 100
+
+
+def test_reasoning_names_the_chosen_hotel_last_and_no_restaurant_in_the_cuisine_summary(rows, index):
+    """The student copies the plan from its reasoning: the hotel it takes is the last one named on its
+    line, fenced by " | " like the reference list (names hold commas), and the cuisine summary repeats
+    no restaurant name."""
+    backend = RulesBackend(sandbox=index, mistakes=NO_MISTAKES)
+    outputs = backend.generate([_reasoner_request(r, index) for r in rows], Sampling())
+    rejected = summaries = 0
+    for output in outputs:
+        parsed = parse_output(output.text)
+        hotels = {day["accommodation"].rsplit(", ", 1)[0] for day in parsed.plan if day["accommodation"] != "-"}
+        restaurants = {day[m].rsplit(", ", 1)[0] for day in parsed.plan for m in ("breakfast", "lunch", "dinner")
+                       if day[m] != "-"}
+        # DOTALL: a few official hotel names hold a line break
+        stays = re.findall(r"^- [^\n]*? nights? \(days \d+-\d+\): (.*?)I take (.*?) \| "
+                           r"(?:Entire home/apt|Private room|Shared room) \| \$", parsed.reasoning, re.MULTILINE | re.DOTALL)
+        assert {taken for _, taken in stays} == hotels
+        rejected += sum(bool(before) for before, _ in stays)
+        for line in re.findall(r"^Cuisines: .*$", parsed.reasoning, re.MULTILINE):
+            summaries += 1
+            assert not any(name in line for name in restaurants), line
+    assert rejected and summaries  # both shapes were exercised
 
 
 def test_without_mistakes_every_plan_passes(rows, index, scorers):

@@ -15,10 +15,11 @@ import re
 from dataclasses import dataclass
 
 # The protocol's fixed phrases, the same in every domain: a Judge answers exactly one of the first two;
-# the Reflector puts its corrected answer after the third.
+# the Reflector opens with the fourth when it finds nothing, and puts its corrected answer after the third.
 JUDGE_ERRORS = "Errors exist."
 JUDGE_OK = "No errors."
 CORRECTED_PLAN = "Corrected plan:"
+REFLECTOR_OK = "Errors found: none."
 
 
 def reflector_format(error_detail: str, plan: str) -> str:
@@ -34,7 +35,7 @@ Corrections:
 ```json
 [ ...the whole corrected {plan}... ]
 ```
-If you find no error, write "Errors found: none." and repeat the plan after "{CORRECTED_PLAN}"."""
+If you find no error, write "{REFLECTOR_OK}" and repeat the plan after "{CORRECTED_PLAN}"."""
 
 ERRORS, NO_ERRORS, UNPARSEABLE = "errors", "no_errors", "unparseable"
 

@@ -32,6 +32,9 @@ class ScriptedTeacher(Backend):
     label = "rules backend"  # how errors name it
     known_mistakes: tuple[str, ...] = ()
     default_mistakes: dict[str, float] = {}
+    # Part of the call cache's key: bump it when the teacher's text changes, or a rerun serves the old
+    # text from the cache.
+    version = 1
 
     def __init__(self, model: str, seed: int = 0, mistakes: dict | None = None, miss_rate: float = 0.3,
                  false_alarm_rate: float = 0.1, format_error_rate: float = 0.03, fix_failure_rate: float = 0.15,
@@ -50,7 +53,7 @@ class ScriptedTeacher(Backend):
         self.miss_rate, self.false_alarm_rate = float(miss_rate), float(false_alarm_rate)
         self.format_error_rate, self.fix_failure_rate = float(format_error_rate), float(fix_failure_rate)
         self.latency_ms = float(latency_ms)
-        config = {**(digest_extra or {}), "seed": self.seed, "mistakes": self.mistakes, "miss_rate": self.miss_rate,
+        config = {**(digest_extra or {}), "version": self.version, "seed": self.seed, "mistakes": self.mistakes, "miss_rate": self.miss_rate,
                   "false_alarm_rate": self.false_alarm_rate, "format_error_rate": self.format_error_rate,
                   "fix_failure_rate": self.fix_failure_rate}
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]

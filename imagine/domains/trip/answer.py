@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from imagine.answer import parse_output
+from imagine.answer import parse_output, unspaced
 from imagine.domains.trip.itinerary import Stay
 from imagine.domains.trip.official import flight_bounds
 
@@ -133,7 +133,7 @@ def _wrapped(text: str) -> dict | None:
         value = json.loads(tail)
     except json.JSONDecodeError:
         return None
-    return value if isinstance(value, dict) and any(isinstance(value.get(k), list) for k in WRAPPERS) else None
+    return unspaced(value) if isinstance(value, dict) and any(isinstance(value.get(k), list) for k in WRAPPERS) else None
 
 
 def to_official_text(stays, days: int | None = None) -> str:

@@ -20,14 +20,14 @@ from imagine.domains.trip.answer import read_stays
 from imagine.domains.trip.checker import CHECKS
 from imagine.domains.trip.itinerary import Stay, TripQuery
 from imagine.domains.trip.mistakes import KIND_OF_CHECK, Beliefs, failing, inject
-from imagine.mas.parsing import CORRECTED_PLAN
+from imagine.mas.parsing import CORRECTED_PLAN, REFLECTOR_OK
 from imagine.mas.parsing import parse_reflection as read_reflection
 
 LABELS = {
     "total_days": "Total days", "contiguous_stays": "Flight days", "each_city_once": "Cities",
     "stay_lengths": "Stay lengths", "direct_flights": "Direct flights", "events": "Events",
 }
-NO_ERRORS = ("Errors found: none. I re-checked the total, the shared flight days, every city and its stay, "
+NO_ERRORS = (f"{REFLECTOR_OK} I re-checked the total, the shared flight days, every city and its stay, "
              "the direct flights and the events; the plan stands.")
 
 

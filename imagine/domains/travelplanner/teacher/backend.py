@@ -23,6 +23,7 @@ class RulesBackend(Mistakes, Narration, Judge, Reflector, ScriptedTeacher):
     SHARED = ("sandbox",)
     known_mistakes = MISTAKES
     default_mistakes = DEFAULT_MISTAKES
+    version = 2  # 2: hotels fenced by " | " after the rejected option; meals name only requested cuisines
 
     def __init__(self, model: str = "rules-teacher-v1", seed: int = 0, sandbox=None, mistakes: dict | None = None,
                  miss_rate: float = 0.3, false_alarm_rate: float = 0.1, format_error_rate: float = 0.03,

@@ -90,15 +90,19 @@ class Narration(Shared):
             if row is None:
                 price = beliefs.price.get(text, 100.0)
                 cost = price * n
-                lines.append(f"- {city}, {n} night(s): {name}, {_money(price)} per night = {_money(cost)}.")
+                lines.append(f"- {city}, {n} night(s): I take {name} | {_money(price)}/night = {_money(cost)}.")
                 total += cost
                 continue
             k = rooms(row, people)
             price = beliefs.price.get(text, row["price"])
             cost = price * k * n
             total += cost
-            line = (f"- {city}, {n} night{'s' * (n != 1)} (days {run[0] + 1}-{run[-1] + 1}): {name}, "
-                    f"{row['room_type']}, {_money(price)}/night, up to {row['max_occupancy']} guests -> {k} room(s); "
+            # The rejected option comes first and the name is fenced by " | " as in the reference list:
+            # the student copies the last hotel named on the line, up to the bar, into the plan.
+            rejected = None if text in beliefs.unchecked else self._rejected_hotel(q, city, n, row)
+            line = (f"- {city}, {n} night{'s' * (n != 1)} (days {run[0] + 1}-{run[-1] + 1}): "
+                    f"{rejected + ' ' if rejected else ''}I take {name} | {row['room_type']} | "
+                    f"{_money(price)}/night | up to {row['max_occupancy']} guests -> {k} room(s); "
                     f"{_money(price)} x {k} x {n} = {_money(cost)}.")
             if text in beliefs.unchecked:
                 line += " It looks comfortable and fits everyone."
@@ -109,39 +113,40 @@ class Narration(Shared):
                 if constraint.get("room type"):
                     checks.append(f"{row['room_type']} fits '{constraint['room type']}'")
                 line += " Checks: " + "; ".join(checks) + "."
-                rejected = self._rejected_hotel(q, city, n, row)
-                if rejected:
-                    line += f" {rejected}"
             lines.append(line)
         lines.append(f"Running total after accommodation: {_money(total)}.")
 
         # Step 4: meals.
         lines.append("Step 4, meals:")
+        # Each meal names only the requested cuisines it serves, and the summary names no restaurant:
+        # full cuisine lists and a restaurant named once per cuisine taught the student to repeat names.
+        wanted = list(constraint.get("cuisine") or [])
         per_person = 0.0
+        served = set()
         for day in days:
             parts = []
             for meal, text in day.meals:
                 row = self._row("restaurants", text)
-                name = parse_entity(text)[0] if parse_entity(text) else text
+                entity = parse_entity(text)
+                name = entity[0] if entity else text
                 cost = beliefs.price.get(text, row["average_cost"] if row else 0)
-                cuisines = beliefs.cuisines.get(text, row["cuisines"] if row else "unknown")
+                cuisines = beliefs.cuisines.get(text, row["cuisines"] if row else "")
+                hits = [c for c in wanted if c in cuisines]
+                if entity and entity[1] != q["org"]:
+                    served.update(hits)
                 per_person += cost
                 again = " again, I liked it" if (day.index, meal) in beliefs.again else ""
-                parts.append(f"{meal} {name} ({_money(cost)}; {cuisines}){again}")
+                parts.append(f"{meal} {name} ({_money(cost)}{''.join('; ' + c for c in hits)}){again}")
             if parts:
                 lines.append(f"- Day {day.index + 1}: " + "; ".join(parts) + ".")
         meals_total = per_person * people
         total += meals_total
         lines.append(f"Meals: {_money(per_person)} per person x {people} = {_money(meals_total)}. "
                      f"Running total: {_money(total)}.")
-        if constraint.get("cuisine"):
-            found = []
-            for cuisine in constraint["cuisine"]:
-                where = next((parse_entity(t)[0] for d in days for _, t in d.meals
-                              if cuisine in beliefs.cuisines.get(t, (self._row("restaurants", t) or {}).get("cuisines", ""))
-                              and parse_entity(t) and parse_entity(t)[1] != q["org"]), None)
-                found.append(f"{cuisine} at {where}" if where else f"{cuisine} not found")
-            lines.append("Cuisines: " + "; ".join(found) + ".")
+        if wanted:
+            missing = [c for c in wanted if c not in served]
+            lines.append(f"Cuisines: {', '.join(c for c in wanted if c in served) or 'none'} covered"
+                         + (f"; {', '.join(missing)} not found." if missing else "."))
 
         # Step 5: attractions.
         lines.append("Step 5, attractions:")

@@ -17,6 +17,7 @@ from imagine.domains.travelplanner.prompts import CORRECTED_PLAN
 from imagine.domains.travelplanner.teacher.common import Shared, _money
 from imagine.domains.travelplanner.teacher.mistakes import CHECK_NAMES
 from imagine.llm.base import Sampling
+from imagine.mas.parsing import REFLECTOR_OK
 
 
 class Reflector(Shared):
@@ -31,7 +32,7 @@ class Reflector(Shared):
         fail = rng.random() < self.fix_failure_rate
         drop_block = rng.random() < self.format_error_rate
         if plan is not None and verdict.final_pass:
-            analysis = ("Errors found: none. I re-checked the route, transport, hotels (minimum nights, house rule, "
+            analysis = (f"{REFLECTOR_OK} I re-checked the route, transport, hotels (minimum nights, house rule, "
                         "room type), meals, attractions and the total cost; the plan stands.")
             return self._reflection_text(analysis, plan, drop_block)
         errors = []
