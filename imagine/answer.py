@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+THINK_OPEN = "<think>"  # every answer opens with it: parse_output rejects text before it
 REFLECTION_HEADER = "REFLECTION(Now, I need to reflect on whether there are any errors in my reasoning above):"
 CLOSING_LINE = "The reflection is over, now IMMEDIATELY output the final answer!"
 
@@ -21,7 +22,7 @@ def format_answer(reasoning: str, reflection: str | None, plan: list) -> str:
     REFLECTION block (the reflector's correction, or "No errors."), the closing line, then the plan,
     its string values written after a space (`_spaced`)."""
     plan_json = json.dumps(_map_strings(plan, _spaced), ensure_ascii=False)
-    return (f"<think>\n{reasoning.strip()}\n{REFLECTION_HEADER}\n{(reflection or 'No errors.').strip()}\n"
+    return (f"{THINK_OPEN}\n{reasoning.strip()}\n{REFLECTION_HEADER}\n{(reflection or 'No errors.').strip()}\n"
             f"{CLOSING_LINE}\n</think>\n{plan_json}")
 
 

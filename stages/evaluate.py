@@ -91,6 +91,7 @@ def run(args, params, domain) -> int:
     import polars as pl
 
     from imagine import evaluation as ev
+    from imagine.answer import THINK_OPEN
     from imagine.checks.evals import validate_evals
     from imagine.llm.base import Sampling
     from imagine.llm.cache import CallCache
@@ -103,7 +104,8 @@ def run(args, params, domain) -> int:
     config = params["evaluate"]
     generation = dict(config["generation"])
     samples = int(generation.pop("samples", 1))
-    sampling = Sampling(seed=int(generation.pop("seed", 0)), **{
+    # must_start_with: an answer that cannot open with <think> cannot parse, so its generation may end there
+    sampling = Sampling(seed=int(generation.pop("seed", 0)), must_start_with=THINK_OPEN, **{
         k: (tuple(v or ()) if k == "stop" else v) for k, v in generation.items() if k in SAMPLING_KEYS})
     spec = {k: v for k, v in generation.items() if k not in SAMPLING_KEYS}
     rl_init_step = SFTParams.from_params(params.get("sft")).rl_init_step

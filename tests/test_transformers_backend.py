@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from imagine.llm.base import Request, Sampling
+from imagine.llm.base import Request, Sampling, cannot_start_with
 from imagine.llm.cache import CallCache, cached_generate
 from imagine.llm.registry import build_backend
 from imagine.llm.transformers_backend import TransformersBackend, count_generated, cut_at_stop
@@ -171,8 +171,22 @@ def test_registry_and_cache(tiny_model, tmp_path, requests_):
     assert all(o.cached for o in again) and not any(o.cached for o in first)
 
 
+def test_an_answer_that_cannot_open_as_required_ends_at_once(backend, requests_):
+    full = backend.generate([requests_[1]], GREEDY)[0]
+    assert full.tokens_out > 2 and cannot_start_with(full.text, "<think>"), full.text
+    cut = backend.generate([requests_[1]], Sampling(max_tokens=10, must_start_with="<think>"))[0]
+    assert full.text.startswith(cut.text) and cut.tokens_out < full.tokens_out
+    assert cannot_start_with(cut.text, "<think>") and cut.tokens_out <= 2  # a space token, then the one ruling it out
+    # an answer that does open as required runs on as before
+    own = Sampling(max_tokens=10, must_start_with=full.text.lstrip()[:4])
+    assert backend.generate([requests_[1]], own)[0].text == full.text
+
+
 def test_helpers():
     import torch
+
+    assert not cannot_start_with("\n <thi", "<think>") and not cannot_start_with("<think> plan", "<think>")
+    assert cannot_start_with("{", "<think>") and cannot_start_with(" <tink>", "<think>")
 
     assert cut_at_stop("abc</s>def", ("</s>", "d")) == "abc"
     assert cut_at_stop("abc", ()) == "abc"

@@ -20,11 +20,17 @@ ROLES = ("system", "user", "assistant")
 
 @dataclass(frozen=True)
 class Sampling:
+    """How to sample one answer. `must_start_with`: the text every usable answer opens with (after
+    leading whitespace). A backend may end an answer the moment it can no longer open so, since
+    nothing after that can change its score; the transformers backend's lean decoder does, the other
+    backends and engines run on to `max_tokens` or a stop string."""
+
     max_tokens: int = 1024
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    must_start_with: str = ""
 
     def __post_init__(self):
         if self.max_tokens < 1:
@@ -34,6 +40,12 @@ class Sampling:
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         object.__setattr__(self, "stop", tuple(self.stop))
+
+
+def cannot_start_with(text: str, opening: str) -> bool:
+    """Whether `text`, however it goes on, can no longer open with `opening` (after leading whitespace)."""
+    head = text.lstrip()
+    return not (head.startswith(opening) or opening.startswith(head))
 
 
 @dataclass(frozen=True)

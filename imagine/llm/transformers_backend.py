@@ -23,7 +23,9 @@ batch finishes.
 Engine: `lean` decodes with `imagine.llm.decode.Decoder` (a KV-cache loop for plain Llama
 checkpoints, several times faster than `generate` on a CPU); `generate` uses `transformers.generate`;
 `auto` (default) is `lean` for a supported checkpoint on the CPU, else `generate`. Greedy float32 output
-is the same token for token under both (tests/test_decode.py).
+is the same token for token under both (tests/test_decode.py). The lean engine also ends an answer
+whose first tokens rule out `sampling.must_start_with` (the evaluation's `<think>`): the base model's
+answers stop after a token instead of running to the limit, at the same score.
 
 The cache key's model name is `"{folder}@{fingerprint}:{dtype}"`, the fingerprint a content hash of
 the folder's files, so a retrained checkpoint at the same path (or another precision) never serves
@@ -39,7 +41,7 @@ import logging
 import time
 from pathlib import Path
 
-from imagine.llm.base import Backend, OnOutput, Output, Request, Sampling
+from imagine.llm.base import Backend, OnOutput, Output, Request, Sampling, cannot_start_with
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENGINES = ("auto", "lean", "generate")
 STOP_WINDOW = 24  # tokens decoded from the end of an answer to look for a stop string
+OPENING_WINDOW = 16  # first tokens of an answer checked against Sampling.must_start_with
 
 
 def checkpoint_fingerprint(folder: str | Path, length: int = 12) -> str:
@@ -279,12 +282,15 @@ class TransformersBackend(Backend):
         prompts = self.tokenizer(texts, add_special_tokens=False).input_ids
 
         def stopped(i: int, ids: list[int]) -> bool:
+            if (sampling.must_start_with and len(ids) <= OPENING_WINDOW
+                    and cannot_start_with(self.tokenizer.decode(ids, skip_special_tokens=True), sampling.must_start_with)):
+                return True
             tail = self.tokenizer.decode(ids[-STOP_WINDOW:], skip_special_tokens=True)
             return any(s and s in tail for s in sampling.stop)
 
         answers = self.decoder.generate(prompts, sampling.max_tokens, self.end_ids, temperature=sampling.temperature,
                                         top_p=sampling.top_p, seed=sampling.seed,
-                                        stop=stopped if sampling.stop else None)
+                                        stop=stopped if sampling.stop or sampling.must_start_with else None)
         results = []
         for ids in answers:
             n = count_generated(ids, self.end_ids)
