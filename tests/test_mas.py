@@ -19,6 +19,7 @@ from imagine.domains.travelplanner.teacher import INTENDED_CHECK, MISTAKES, Rule
 from imagine.domain import get_domain
 from imagine.mas.schema import TURNS, frame, traces_schema
 from imagine.domains.travelplanner.queries import BuildConfig, build_queries
+from imagine.domains.travelplanner.sandbox import ROOM_TYPES
 
 TP = get_domain("travelplanner")
 TRACES = traces_schema(TP)
@@ -97,7 +98,7 @@ def test_reasoning_names_the_chosen_hotel_last_and_no_restaurant_in_the_cuisine_
                        if day[m] != "-"}
         # DOTALL: a few official hotel names hold a line break
         stays = re.findall(r"^- [^\n]*? nights? \(days \d+-\d+\): (.*?)I take (.*?) \| "
-                           r"(?:Entire home/apt|Private room|Shared room) \| \$", parsed.reasoning, re.MULTILINE | re.DOTALL)
+                           rf"(?:{'|'.join(map(re.escape, ROOM_TYPES))}) \| \$", parsed.reasoning, re.MULTILINE | re.DOTALL)
         assert {taken for _, taken in stays} == hotels
         rejected += sum(bool(before) for before, _ in stays)
         for line in re.findall(r"^Cuisines: .*$", parsed.reasoning, re.MULTILINE):
