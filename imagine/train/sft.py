@@ -160,8 +160,11 @@ def _trainer_class():
             keep = labels != -100
             # No attention mask: TRL pads on the right, and under causal attention no real token sees a pad,
             # so the mask only moves attention off its fast path (an explicit mask is ~2x slower on a CPU).
-            hidden = model.model(input_ids=inputs["input_ids"], use_cache=False).last_hidden_state[:, :-1][keep]
-            logits = model.lm_head(hidden).float()
+            # accelerate applies mixed precision by wrapping `model.forward`; the body and the head are
+            # called here without it, so the autocast is entered explicitly (else bf16 runs in fp32).
+            with self.accelerator.autocast():
+                hidden = model.model(input_ids=inputs["input_ids"], use_cache=False).last_hidden_state[:, :-1][keep]
+                logits = model.lm_head(hidden).float()
             targets = labels[keep]
             count = keep.sum() if num_items_in_batch is None else num_items_in_batch
             loss = torch.nn.functional.cross_entropy(logits, targets, reduction="sum") / torch.as_tensor(count).clamp(min=1)
