@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 THINK_OPEN = "<think>"  # every answer opens with it: parse_output rejects text before it
+THINK_CLOSE = "</think>"  # the plan follows it
 REFLECTION_HEADER = "REFLECTION(Now, I need to reflect on whether there are any errors in my reasoning above):"
 CLOSING_LINE = "The reflection is over, now IMMEDIATELY output the final answer!"
 
@@ -23,7 +24,7 @@ def format_answer(reasoning: str, reflection: str | None, plan: list) -> str:
     its string values written after a space (`_spaced`)."""
     plan_json = json.dumps(_map_strings(plan, _spaced), ensure_ascii=False)
     return (f"{THINK_OPEN}\n{reasoning.strip()}\n{REFLECTION_HEADER}\n{(reflection or 'No errors.').strip()}\n"
-            f"{CLOSING_LINE}\n</think>\n{plan_json}")
+            f"{CLOSING_LINE}\n{THINK_CLOSE}\n{plan_json}")
 
 
 def _spaced(text: str) -> str:
@@ -53,7 +54,7 @@ def _map_strings(value, fn):
     return value
 
 
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+_THINK = re.compile(re.escape(THINK_OPEN) + "(.*?)" + re.escape(THINK_CLOSE), re.DOTALL)
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
 _REFLECTION = re.compile(r"REFLECTION\s*\(.*?\)\s*:?", re.DOTALL)
 

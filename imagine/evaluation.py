@@ -37,7 +37,9 @@ from imagine.train.rewards import Reward
 
 TEACHER = "teacher"
 # A reflection that found nothing: "No errors." or the Reflector's "Errors found: none. ..."
-_NO_ERRORS = re.compile(r"^\W*(no errors?|" + re.escape(REFLECTOR_OK.rstrip(".")) + r")\b", re.IGNORECASE)
+# (any whitespace between the phrase's words, as before the phrase had one definition)
+_NO_ERRORS = re.compile(r"^\W*(no\s+errors?|" + r"\s+".join(map(re.escape, REFLECTOR_OK.rstrip(".").split())) + r")\b",
+                        re.IGNORECASE)
 
 
 

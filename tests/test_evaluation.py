@@ -69,6 +69,8 @@ def test_scores_parses_and_summarises_answers(qset):
 @pytest.mark.parametrize("reflection, lazy", [
     ("No errors.", True),
     ("Errors found: none. I re-checked the route and the total cost; the plan stands.", True),  # the Reflector's words
+    ("errors  found:\n none", True),  # any whitespace between the words
+    ("No\terrors.", True),
     ("Errors found:\n1. Day 3 is missing.", False),
 ])
 def test_a_reflection_that_found_nothing_over_a_failing_plan_is_lazy(qset, reflection, lazy):

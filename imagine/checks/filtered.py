@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, parse_output
+from imagine.answer import CLOSING_LINE, REFLECTION_HEADER, THINK_CLOSE, THINK_OPEN, parse_output
 from imagine.checks import MAX_TEXT, expect_columns, expect_text_lengths, flag, gx, validate
 from imagine.filtering import NO_ERRORS, SFT_COLUMNS, grpo_schema
 
@@ -62,15 +62,16 @@ def _assistant_problem(text) -> str | None:
     """Why an assistant turn is not the DESIGN section 1 layout, or None."""
     if not isinstance(text, str):
         return "no assistant text"
-    if not text.startswith("<think>\n"):
-        return "does not start with '<think>\\n'"
-    for line in (REFLECTION_HEADER, CLOSING_LINE, "</think>"):
+    opening = THINK_OPEN + "\n"
+    if not text.startswith(opening):
+        return f"does not start with {opening!r}"
+    for line in (REFLECTION_HEADER, CLOSING_LINE, THINK_CLOSE):
         if text.count(line) != 1:
             return f"{line[:30]!r} appears {text.count(line)} times"
-    header, closing, think_end = (text.index(s) for s in (REFLECTION_HEADER, CLOSING_LINE, "</think>"))
+    header, closing, think_end = (text.index(s) for s in (REFLECTION_HEADER, CLOSING_LINE, THINK_CLOSE))
     if not header < closing < think_end:
-        return "REFLECTION header, closing line and </think> out of order"
-    if f"\n{REFLECTION_HEADER}\n" not in text or f"\n{CLOSING_LINE}\n</think>\n" not in text:
+        return f"REFLECTION header, closing line and {THINK_CLOSE} out of order"
+    if f"\n{REFLECTION_HEADER}\n" not in text or f"\n{CLOSING_LINE}\n{THINK_CLOSE}\n" not in text:
         return "REFLECTION header or closing line not on a line of its own"
     parsed = parse_output(text)
     if not parsed.ok:

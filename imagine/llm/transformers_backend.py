@@ -49,7 +49,7 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENGINES = ("auto", "lean", "generate")
 STOP_WINDOW = 24  # tokens decoded from the end of an answer to look for a stop string
-OPENING_WINDOW = 16  # first tokens of an answer checked against Sampling.must_start_with
+OPENING_WINDOW = 16  # first tokens of an answer checked against Sampling.must_start_with (< STOP_WINDOW)
 
 
 def checkpoint_fingerprint(folder: str | Path, length: int = 12) -> str:
@@ -282,10 +282,11 @@ class TransformersBackend(Backend):
         prompts = self.tokenizer(texts, add_special_tokens=False).input_ids
 
         def stopped(i: int, ids: list[int]) -> bool:
-            if (sampling.must_start_with and len(ids) <= OPENING_WINDOW
-                    and cannot_start_with(self.tokenizer.decode(ids, skip_special_tokens=True), sampling.must_start_with)):
-                return True
+            # One decode serves both tests: within OPENING_WINDOW (< STOP_WINDOW) tokens the tail is the whole answer.
             tail = self.tokenizer.decode(ids[-STOP_WINDOW:], skip_special_tokens=True)
+            if (sampling.must_start_with and len(ids) <= OPENING_WINDOW
+                    and cannot_start_with(tail, sampling.must_start_with)):
+                return True
             return any(s and s in tail for s in sampling.stop)
 
         answers = self.decoder.generate(prompts, sampling.max_tokens, self.end_ids, temperature=sampling.temperature,
