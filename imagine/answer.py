@@ -27,20 +27,29 @@ def format_answer(reasoning: str, reflection: str | None, plan: list) -> str:
             f"{CLOSING_LINE}\n{THINK_CLOSE}\n{plan_json}")
 
 
+# An item of a ';'-separated list inside a value (TravelPlanner's "A, City;B, City;") that starts
+# with a word: the list is written with a space after each ';', as the first item gets one.
+_LIST_ITEM = re.compile(r";(?=[^\W_])")
+_SPACED_ITEM = re.compile(r"; (?=[^\W_])")
+
+
 def _spaced(text: str) -> str:
     """A string that starts with a word, with a space in front: `" Punjabi Chaap Corner, Lubbock"`,
-    but `"-"` (no word to copy).
+    but `"-"` (no word to copy); likewise each later item of a ';'-separated list in it.
 
     Why: a byte-level BPE (SmolLM2's) cuts a word after a quote differently from the same word after
-    a space (`"|P|un|j|abi` against ` Punj|abi`). Names in the prompt and the reasoning follow spaces,
-    so a plan written this way repeats the tokens the model read instead of spelling them anew, and is
-    shorter. `parse_output` removes the spaces again (`unspaced`)."""
+    a space (`"|P|un|j|abi` against ` Punj|abi`), and after a ';' too. Names in the prompt and the
+    reasoning follow spaces, so a plan written this way repeats the tokens the model read instead of
+    spelling them anew (a second attraction after a bare ';' came out misspelt: "Boonnet House"), and
+    is shorter. `parse_output` removes the spaces again (`unspaced`)."""
+    text = _LIST_ITEM.sub("; ", text)
     return " " + text if text[:1].isalnum() else text
 
 
 def unspaced(value):
-    """`_spaced` undone: leading spaces removed from every string of a parsed JSON value."""
-    return _map_strings(value, lambda text: text.lstrip(" "))
+    """`_spaced` undone: leading spaces removed from every string of a parsed JSON value, and the one
+    after each ';' of a list."""
+    return _map_strings(value, lambda text: _SPACED_ITEM.sub(";", text.lstrip(" ")))
 
 
 def _map_strings(value, fn):

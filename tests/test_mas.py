@@ -77,8 +77,8 @@ def test_reasoning_is_step_by_step_with_prices_and_tally(rows, index):
     output = backend.generate([_reasoner_request(rows[0], index)], Sampling())[0]
     parsed = parse_output(output.text)
     assert parsed.ok and parsed.reflection is None
-    for step in ("Step 1, route", "Step 2, transportation", "Step 3, accommodation", "Step 4, meals",
-                 "Step 5, attractions", "Step 6, check", "Running total"):
+    for step in ("Step 1, route", "Step 2, transportation", "Step 3, accommodation",
+                 "Step 4, meals and attractions", "Step 5, check", "Running total"):
         assert step in parsed.reasoning
     assert re.search(r"\$\d", parsed.reasoning)
     assert output.tokens_out == words(output.text) and output.tokens_in > 100
@@ -105,6 +105,24 @@ def test_reasoning_names_the_chosen_hotel_last_and_no_restaurant_in_the_cuisine_
             summaries += 1
             assert not any(name in line for name in restaurants), line
     assert rejected and summaries  # both shapes were exercised
+
+
+def test_each_meal_carries_its_restaurants_number_in_the_prompts_list(rows, index):
+    """The meal schedule walks the prompt's numbered restaurant list: every meal of a plan without
+    mistakes names its restaurant after that restaurant's number in its city's list."""
+    backend = RulesBackend(sandbox=index, mistakes=NO_MISTAKES)
+    requests = [_reasoner_request(r, index) for r in rows]
+    for request, output in zip(requests, backend.generate(requests, Sampling())):
+        prompt = request.messages[-1]["content"]
+        parsed = parse_output(output.text)
+        meals = [day[m] for day in parsed.plan for m in ("breakfast", "lunch", "dinner") if day[m] != "-"]
+        numbered = re.findall(r"(?:breakfast|lunch|dinner) \[(\d+)\] (.*?) \(\$", parsed.reasoning)
+        assert len(numbered) == len(meals)
+        for (mark, name), meal in zip(numbered, meals):
+            assert meal.rsplit(", ", 1)[0] == name
+            city = meal.rsplit(", ", 1)[1]
+            menu = prompt.split(f"Restaurants in {city} (", 1)[1].split("\nAttractions in ", 1)[0]
+            assert f"\n- [{mark}] {name} | $" in menu, (mark, name)
 
 
 def test_without_mistakes_every_plan_passes(rows, index, scorers):

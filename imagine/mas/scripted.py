@@ -1,7 +1,8 @@
 """The skeleton of a domain's scripted CPU teacher (the `rules` backend): rates, model name, dispatch.
 
 A domain's teacher subclasses `ScriptedTeacher` and writes the three roles, each reading the
-request's `context` (role, query, the reasoner's output, ...):
+request's `context` (role, query, the reasoner's output, ...) plus, under `messages`, the chat it was
+sent, so a role can reason over what its prompt shows, as an LLM in its place would:
 
     _reason(context, sampling) -> (text, injected mistake kinds)
     _judge(context, sampling) -> text
@@ -78,8 +79,12 @@ class ScriptedTeacher(Backend):
                 on_output(i, output)
         return outputs
 
+    @staticmethod
+    def _context(request: Request) -> dict:
+        return {**(request.context or {}), "messages": request.messages}
+
     def respond(self, request: Request, sampling: Sampling) -> str:
-        context = request.context or {}
+        context = self._context(request)
         role = context.get("role")
         if role == "reasoner":
             return self._reason(context, sampling)[0]
@@ -91,7 +96,7 @@ class ScriptedTeacher(Backend):
 
     def injected_errors(self, request: Request, sampling: Sampling) -> list[str]:
         """The mistake kinds the reasoner injects for this request (recomputed, deterministic)."""
-        return self._reason(request.context or {}, sampling)[1]
+        return self._reason(self._context(request), sampling)[1]
 
     def _rng(self, sampling: Sampling, query: dict, role: str) -> random.Random:
         key = query.get("query_id") or hashlib.sha256(str(query.get("query")).encode()).hexdigest()

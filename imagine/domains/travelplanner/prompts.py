@@ -10,7 +10,8 @@
 
 `reference_info(query, index, caps)` renders the information for one query compactly: the cities of
 its certified reference route with the transport options of each leg on its date (flights, self-
-driving, taxi), and per city the hotels, restaurants and attractions, each list capped (`caps`) and
+driving, taxi), and per city the hotels, restaurants and attractions the teacher could choose
+(`SandboxIndex.listed`: complete rows, no name hidden in another), each list capped (`caps`) and
 always including the entities of the reference plan, so a passing plan can be built from what is
 shown. Traps are kept on purpose: the cheapest hotels shown may forbid the house rule, have the wrong
 room type or need more nights than the stay.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from imagine.domains.travelplanner.evaluate.index import SandboxIndex, parse_entity
+from imagine.domains.travelplanner.evaluate.index import LISTED_ORDER, SandboxIndex, parse_entity
 from imagine.domains.travelplanner.evaluate.strict import Day
 from imagine.domains.travelplanner.plan import vehicle_cost
 from imagine.domains.travelplanner.queries.schema import to_travelplanner
@@ -31,7 +32,7 @@ from imagine.mas.parsing import CORRECTED_PLAN, JUDGE_ERRORS, JUDGE_OK, reflecto
 PLAN_FORMAT = """Give the plan as a JSON list with one object per day and exactly these keys: "days" (1, 2, ...), "current_city", "transportation", "breakfast", "attraction", "lunch", "dinner", "accommodation"; every text value but "-" starts with a space. Rules:
 - current_city: " City", or " from A to B" on a travel day.
 - transportation: " Flight Number: F123, from A to B, Departure Time: 08:00, Arrival Time: 10:00", " Self-driving, from A to B, duration: ..., distance: ..., cost: ..." or " Taxi, from A to B, duration: ..., distance: ..., cost: ...", or "-".
-- meals and accommodation: " Name, City" or "-"; attraction: " Name, City;Name, City;" or "-".
+- meals and accommodation: " Name, City" or "-"; attraction: " Name, City; Name, City;" or "-".
 - Start and end in the origin city; stay somewhere every night except the last; never repeat a restaurant or an attraction; respect every hotel's minimum nights, the house rule, room type, cuisines and transportation the query asks for; never mix self-driving with flights or taxis; keep the total cost (flights per person, self-driving per car of 5, taxi per taxi of 4, meals per person, hotel per room per night) within the budget; use only places listed in the reference information."""
 
 REASONER_SYSTEM = ("You are a careful travel planner. Think step by step inside <think> </think>: choose the "
@@ -92,8 +93,19 @@ def plan_of(value) -> list | None:
     return value if isinstance(value, list) and value else None
 
 
-def _money(value: float) -> str:
+def money(value: float) -> str:
+    """A price as the prompts and the rules teacher's reasoning write it: $1,240 or $12.50."""
     return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
+
+
+RESTAURANTS_HEADER = "Restaurants in {city} (name | avg cost | cuisines):"
+
+
+def menu_mark(position: int) -> str:
+    """A restaurant's place in its city's list, `[3]`: written before its name in the reference list
+    and in the rules teacher's meal schedule, so the reasoning walks the list by number instead of
+    finding its place among names (a small student lost it there and repeated restaurants)."""
+    return f"[{position}]"
 
 
 def route_of(plan: list | None, org: str) -> list[str]:
@@ -142,16 +154,17 @@ def _plan_entities(plan: list | None) -> dict[str, set[tuple[str, str]]]:
     return used
 
 
-def _pick(rows: list[dict], city: str, used: set, cap: int) -> list[dict]:
-    """The rows the reference plan uses plus the first others up to `cap` (rows come sorted), in order."""
-    keep = [r for r in rows if (r["name"], city) in used]
-    for row in rows:
+def _pick(index: SandboxIndex, table: str, city: str, used: set, cap: int) -> list[dict]:
+    """The rows the reference plan uses (listed or not: an annotated plan may name any row) plus the
+    first listed others up to `cap`, in the listed order."""
+    keep = [row for name, c in sorted(used) if c == city
+            and (row := index.entity(table, f"{name}, {city}")) is not None]
+    for row in index.listed(table, city):
         if len(keep) >= cap:
             break
         if row not in keep:
             keep.append(row)
-    order = {id(r): i for i, r in enumerate(rows)}
-    return sorted(keep, key=lambda r: order[id(r)])
+    return sorted(keep, key=LISTED_ORDER[table])
 
 
 def reference_info(query: dict, index: SandboxIndex, caps: Caps | dict | None = None,
@@ -183,24 +196,24 @@ def reference_info(query: dict, index: SandboxIndex, caps: Caps | dict | None = 
             if f not in shown:
                 shown.append(f)
         for f in sorted(shown, key=lambda f: (f.price, f.dep_time)):
-            options.append(f"Flight {f.number} {f.dep_time}-{f.arr_time} {_money(f.price)}")
+            options.append(f"Flight {f.number} {f.dep_time}-{f.arr_time} {money(f.price)}")
         route = index.route(origin, dest)
         if route is not None:
             options.append(f"Self-driving {route.duration}, {route.distance_text}, "
-                           f"{_money(vehicle_cost('Self-driving', route.distance_km))}/car")
-            options.append(f"Taxi {_money(vehicle_cost('Taxi', route.distance_km))}/taxi")
+                           f"{money(vehicle_cost('Self-driving', route.distance_km))}/car")
+            options.append(f"Taxi {money(vehicle_cost('Taxi', route.distance_km))}/taxi")
         lines.append(f"- day {day + 1} {origin} -> {dest} ({date}): " + ("; ".join(options) or "no option found"))
     for city in cities:
-        hotels = _pick(index.listed("accommodations", city), city, used["accommodations"], caps.hotels)
+        hotels = _pick(index, "accommodations", city, used["accommodations"], caps.hotels)
         lines.append(f"Hotels in {city} (name | room type | price/night | max guests | min nights | rules):")
         for h in hotels:
-            lines.append(f"- {h['name']} | {h['room_type']} | {_money(h['price'])} | {h['max_occupancy']} | "
+            lines.append(f"- {h['name']} | {h['room_type']} | {money(h['price'])} | {h['max_occupancy']} | "
                          f"{h['minimum_nights']} | {h['house_rules'] or 'none'}")
-        restaurants = _pick(index.listed("restaurants", city), city, used["restaurants"], caps.restaurants)
-        lines.append(f"Restaurants in {city} (name | avg cost | cuisines):")
-        for r in restaurants:
-            lines.append(f"- {r['name']} | {_money(r['average_cost'])} | {r['cuisines']}")
-        attractions = _pick(index.listed("attractions", city), city, used["attractions"], caps.attractions)
+        restaurants = _pick(index, "restaurants", city, used["restaurants"], caps.restaurants)
+        lines.append(RESTAURANTS_HEADER.format(city=city))
+        for position, r in enumerate(restaurants, 1):
+            lines.append(f"- {menu_mark(position)} {r['name']} | {money(r['average_cost'])} | {r['cuisines']}")
+        attractions = _pick(index, "attractions", city, used["attractions"], caps.attractions)
         lines.append(f"Attractions in {city}: " + "; ".join(a["name"] for a in attractions))
     return "\n".join(lines)
 

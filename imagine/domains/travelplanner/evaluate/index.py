@@ -174,7 +174,7 @@ def _plain(name: str) -> bool:
 
 
 # How `listed` sorts each table's rows of a city: cheapest first, then by name.
-_LISTED_ORDER = {
+LISTED_ORDER = {
     "accommodations": lambda row: (row["price"], row["name"]),
     "restaurants": lambda row: (row["average_cost"], row["name"]),
     "attractions": lambda row: row["name"],
@@ -288,17 +288,18 @@ class SandboxIndex:
         listed: dict[str, dict[str, list[dict]]] = {}
         for table in ENTITY_TABLES:
             by_city = listed[table] = {}
-            for row in self.rows(table):
-                if _plain(row["name"]):
-                    by_city.setdefault(row["city"], []).append(row)
+            for row in self.unambiguous(table):
+                by_city.setdefault(row["city"], []).append(row)
             for city_rows in by_city.values():
-                city_rows.sort(key=_LISTED_ORDER[table])
+                city_rows.sort(key=LISTED_ORDER[table])
         return listed
 
     def listed(self, table: str, city: str) -> Sequence[dict]:
-        """The rows of an entity table in `city` that the prompts show and the rules teacher picks
-        from: usable rows the strict lookup resolves to themselves, with a plain name; hotels by price
-        per night, restaurants by average cost, then by name; attractions by name. Do not modify it."""
+        """The rows of an entity table in `city` that the prompts show and the rules teacher picks from:
+        the `unambiguous` ones, which the query solver builds reference plans from, so every place a
+        prompt offers is one the teacher might take (an incomplete row, such as a hotel without house
+        rules, is never offered); hotels by price per night, restaurants by average cost, then by name;
+        attractions by name. Do not modify it."""
         return self._view("listed", self._build_listed)[table].get(city, ())
 
     def _build_legs(self) -> dict[tuple[str, str, str], list[Flight]]:

@@ -23,7 +23,11 @@ class RulesBackend(Mistakes, Narration, Judge, Reflector, ScriptedTeacher):
     SHARED = ("sandbox",)
     known_mistakes = MISTAKES
     default_mistakes = DEFAULT_MISTAKES
-    version = 2  # 2: hotels fenced by " | " after the rejected option; meals name only requested cuisines
+    # 2: hotels fenced by " | " after the rejected option; meals name only requested cuisines.
+    # 3: each day's meals and attractions on one line in the plan's field order, attractions joined
+    #    by "; " as in the reference list (names hold commas), each meal numbered by its restaurant's
+    #    place in the prompt's list.
+    version = 3
 
     def __init__(self, model: str = "rules-teacher-v1", seed: int = 0, sandbox=None, mistakes: dict | None = None,
                  miss_rate: float = 0.3, false_alarm_rate: float = 0.1, format_error_rate: float = 0.03,
@@ -71,4 +75,5 @@ class RulesBackend(Mistakes, Narration, Judge, Reflector, ScriptedTeacher):
         if rng.random() < self.mistakes["malformed_json"]:
             injected.append("malformed_json")
             body = body[: max(len(body) * 2 // 3, 1)]  # the answer stops mid-plan
-        return f"<think>\n{self._narrate(q, plan, beliefs)}\n</think>\n{body}", injected
+        prompt = "\n".join(m["content"] for m in context.get("messages", ()) if m["role"] == "user")
+        return f"<think>\n{self._narrate(q, plan, beliefs, prompt)}\n</think>\n{body}", injected

@@ -1,12 +1,8 @@
-"""Helpers every role of the `rules` teacher shares: money formatting, entity rows, the route and the stays."""
+"""Helpers every role of the `rules` teacher shares: entity rows, the route and the stays."""
 
 from __future__ import annotations
 
 from imagine.domains.travelplanner.evaluate.strict import Day
-
-
-def _money(value: float) -> str:
-    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
 
 class Shared:

@@ -13,8 +13,8 @@ import json
 
 from imagine.domains.travelplanner.evaluate import normalize_query
 from imagine.domains.travelplanner.plan import MEALS
-from imagine.domains.travelplanner.prompts import CORRECTED_PLAN
-from imagine.domains.travelplanner.teacher.common import Shared, _money
+from imagine.domains.travelplanner.prompts import CORRECTED_PLAN, money
+from imagine.domains.travelplanner.teacher.common import Shared
 from imagine.domains.travelplanner.teacher.mistakes import CHECK_NAMES
 from imagine.llm.base import Sampling
 from imagine.mas.parsing import REFLECTOR_OK
@@ -88,9 +88,9 @@ class Reflector(Shared):
     def _why(self, key: str, text: str) -> str:
         if key in MEALS:
             row = self._row("restaurants", text)
-            return f" ({_money(row['average_cost'])}, {row['cuisines']})" if row else ""
+            return f" ({money(row['average_cost'])}, {row['cuisines']})" if row else ""
         if key == "accommodation":
             row = self._row("accommodations", text)
-            return (f" ({row['room_type']}, {_money(row['price'])}/night, minimum {row['minimum_nights']} nights, "
+            return (f" ({row['room_type']}, {money(row['price'])}/night, minimum {row['minimum_nights']} nights, "
                     f"rules: {row['house_rules'] or 'none'})") if row else ""
         return ""
