@@ -69,3 +69,16 @@ def test_format_answer_round_trips_through_the_parser():
     assert '"current_city": " ' in text  # text values are written after a space, read back without it
     assert out.reasoning == "Step 1: pick a flight." and out.reflection == "Day 2 lunch repeated; replaced."
     assert parse_output(format_answer("r", None, PLAN)).reflection == "No errors."
+
+
+def test_plan_values_and_list_items_are_written_after_a_space_and_read_back_bare():
+    """Names in the prompt follow a space, so the distilled plan writes each text value, and each item
+    of a ';' list after the first, after one too (the tokens the student read); parsing removes them."""
+    from imagine.answer import format_answer, parse_output
+
+    plan = [{"days": 1, "current_city": "from A to B", "breakfast": "-", "lunch": "Cafe 6, B",
+             "attraction": "Beacon Park, B;5 Wits, B;#1 Ghost Tour, B;"}]
+    text = format_answer("reasoning", None, plan)
+    assert '"lunch": " Cafe 6, B"' in text and '"breakfast": "-"' in text
+    assert '"attraction": " Beacon Park, B; 5 Wits, B;#1 Ghost Tour, B;"' in text  # a word starts each spaced item
+    assert parse_output(text).plan == plan
