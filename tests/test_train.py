@@ -156,6 +156,8 @@ def test_sft_params_are_validated():
         SFTParams.from_params({"max_step": 3})
     with pytest.raises(ValueError, match="precision"):
         SFTParams(precision="fp8")
+    with pytest.raises(ValueError, match="sft.learning_rate must be a number > 0"):
+        SFTParams(learning_rate=0)
 
 
 def test_grpo_params_are_validated():
@@ -169,6 +171,9 @@ def test_grpo_params_are_validated():
         GRPOParams(reward={"format_penalty": 0.0})
     with pytest.raises(ValueError, match="grpo.engine must be one of"):
         GRPOParams(engine="vllm")
+    # YAML reads 5e-6 (no dot) as a string: the error says so instead of a bare TypeError
+    with pytest.raises(ValueError, match=r"grpo.learning_rate must be a number > 0, got '5e-6' \(YAML"):
+        GRPOParams.from_params(yaml.safe_load("learning_rate: 5e-6"))
 
 
 @pytest.mark.parametrize("engine", ["lean", "generate"])  # rollouts by the lean decoder or TRL's generate

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from imagine.train.rewards import FIXED, Reward, RewardWeights
-from imagine.train.runs import RunDir, device_flags, fingerprint, make_live_callback, positive_int, precision_flags, save_final
+from imagine.train.runs import (RunDir, device_flags, fingerprint, make_live_callback, positive_int, positive_number,
+                                 precision_flags, save_final)
 from imagine.train.sft import TrainError
 
 def live_metrics(reward: Reward) -> dict[str, str]:
@@ -79,8 +80,7 @@ class GRPOParams:
         if batch % self.num_generations:
             raise ValueError(f"grpo.per_device_train_batch_size x gradient_accumulation_steps ({batch}) must be a "
                              f"multiple of grpo.num_generations ({self.num_generations})")
-        if not self.learning_rate > 0:
-            raise ValueError(f"grpo.learning_rate must be > 0, got {self.learning_rate!r}")
+        positive_number("grpo.learning_rate", self.learning_rate)
         if self.beta < 0:
             raise ValueError(f"grpo.beta (KL coefficient) must be >= 0, got {self.beta!r}")
         if not self.temperature > 0 or not 0 < self.top_p <= 1:

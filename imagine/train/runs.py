@@ -265,6 +265,12 @@ def positive_int(name: str, value, *, allow_none: bool = False) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def positive_number(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        hint = " (YAML reads a number such as 5e-6 as text: write 5.0e-6)" if isinstance(value, str) else ""
+        raise ValueError(f"{name} must be a number > 0, got {value!r}{hint}")
+
+
 def precision_flags(precision: str) -> dict:
     """The Trainer flags for `precision` (fp32 | bf16 | fp16): mixed precision over fp32 master weights."""
     # Explicit both ways: TRL's configs default to bf16=True, which fails on a CPU without bf16 support.

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from imagine.errors import UserError
-from imagine.train.runs import RunDir, device_flags, fingerprint, make_live_callback, positive_int, precision_flags, save_final
+from imagine.train.runs import (RunDir, device_flags, fingerprint, make_live_callback, positive_int, positive_number,
+                                 precision_flags, save_final)
 
 LIVE_METRICS = {"loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
                 "mean_token_accuracy": "mean_token_accuracy"}
@@ -60,8 +61,7 @@ class SFTParams:
             positive_int(f"sft.{name}", getattr(self, name))
         positive_int("sft.max_samples", self.max_samples, allow_none=True)
         positive_int("sft.pad_to_multiple_of", self.pad_to_multiple_of, allow_none=True)
-        if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
-            raise ValueError(f"sft.learning_rate must be > 0, got {self.learning_rate!r}")
+        positive_number("sft.learning_rate", self.learning_rate)
         if self.lr_scheduler_type not in SCHEDULERS:
             raise ValueError(f"sft.lr_scheduler_type must be one of {list(SCHEDULERS)}, got {self.lr_scheduler_type!r}")
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
