@@ -3,8 +3,8 @@
     python benchmarks/bench_generate.py [--model models/base] [--batches 1 8 32] [--new-tokens 128]
                                         [--dtypes float32 bfloat16] [--engines lean generate] [--no-llama]
 
-Every run answers real evaluation prompts (the Reasoner's prompt of the first test queries, ~1k tokens;
-the prompts of data/filtered/sft.parquet otherwise) and is made to write exactly --new-tokens tokens
+Every run answers real Reasoner prompts (those of data/filtered/sft.parquet, shortest first: ~1k-token
+3-day trips, the evaluation's length) and is made to write exactly --new-tokens tokens
 (end-of-turn suppressed), so batches compare. For each engine (`lean`: imagine.llm.decode, `generate`:
 transformers.generate), dtype and batch size it prints the prefill time and the decode rate (generated
 tokens / decode seconds, all sequences together), plus llama.cpp (llama-cpp-python, the test extra) on the
