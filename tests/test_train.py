@@ -171,6 +171,10 @@ def test_grpo_params_are_validated():
         GRPOParams(reward={"format_penalty": 0.0})
     with pytest.raises(ValueError, match="grpo.engine must be one of"):
         GRPOParams(engine="vllm")
+    with pytest.raises(ValueError, match="grpo.num_iterations"):
+        GRPOParams(num_iterations=0)
+    with pytest.raises(ValueError, match="grpo.mask_truncated_completions must be true or false"):
+        GRPOParams(mask_truncated_completions="yes")
     # YAML reads 5e-6 (no dot) as a string: the error says so instead of a bare TypeError
     with pytest.raises(ValueError, match=r"grpo.learning_rate must be a number > 0, got '5e-6' \(YAML"):
         GRPOParams.from_params(yaml.safe_load("learning_rate: 5e-6"))
@@ -198,6 +202,45 @@ def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, t
     # A random tiny model writes no <think> block: every completion gets the format penalty, so every
     # group has zero reward spread.
     assert report["last"]["reward_format"] == -1.0 and report["last"]["frac_reward_zero_std"] == 1.0
+
+
+def test_completion_only_scoring_gives_the_same_log_probs(tiny_model):
+    """On the CPU TRL's fused LM head scores every position; the GRPO trainer scores the completion's
+    only (a third faster on real samples): the log-probabilities and their gradients must not change."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from imagine.train.grpo import completion_positions_only
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32)
+    add_fused_lm_head(model, temperature=0.7, outputs=("log_probs", "entropy"))
+    ids = torch.randint(3, model.config.vocab_size, (2, 24))
+    mask = torch.ones_like(ids)
+    mask[1, :5] = 0  # a left-padded prompt
+    labels = ids.masked_fill(mask == 0, -100)
+    labels[:, :14] = -100  # the prompt: the last 10 tokens are the completion
+
+    def score(compact):
+        model.zero_grad()
+        if compact:
+            with completion_positions_only():
+                out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
+        else:
+            out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
+        out.log_probs.sum().backward()
+        return out.log_probs.detach(), out.entropy.detach(), model.lm_head.weight.grad.clone()
+
+    import trl.trainer.utils as trl_utils
+
+    with completion_positions_only():
+        assert trl_utils._use_triton(torch.device("cpu"))
+    assert not trl_utils._use_triton(torch.device("cpu"))
+    every, compact = score(False), score(True)
+    for a, b in zip(every, compact):
+        torch.testing.assert_close(a, b)
+    assert every[0][:, -10:].ne(0).all()
 
 
 def _stage_params(stage):
