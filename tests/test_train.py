@@ -207,7 +207,10 @@ def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, t
 def test_completion_only_scoring_gives_the_same_log_probs(tiny_model):
     """On the CPU TRL's fused LM head scores every position; the GRPO trainer scores the completion's
     only (a third faster on real samples): the log-probabilities and their gradients must not change."""
+    from contextlib import nullcontext
+
     import torch
+    import trl.trainer.utils as trl_utils
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
 
@@ -224,15 +227,10 @@ def test_completion_only_scoring_gives_the_same_log_probs(tiny_model):
 
     def score(compact):
         model.zero_grad()
-        if compact:
-            with completion_positions_only():
-                out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
-        else:
+        with completion_positions_only() if compact else nullcontext():
             out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
         out.log_probs.sum().backward()
         return out.log_probs.detach(), out.entropy.detach(), model.lm_head.weight.grad.clone()
-
-    import trl.trainer.utils as trl_utils
 
     with completion_positions_only():
         assert trl_utils._use_triton(torch.device("cpu"))
