@@ -175,6 +175,8 @@ def test_grpo_params_are_validated():
         GRPOParams(num_iterations=0)
     with pytest.raises(ValueError, match="grpo.mask_truncated_completions must be true or false"):
         GRPOParams(mask_truncated_completions="yes")
+    with pytest.raises(ValueError, match="grpo.positive_advantages_only must be true or false"):
+        GRPOParams(positive_advantages_only=1)
     # YAML reads 5e-6 (no dot) as a string: the error says so instead of a bare TypeError
     with pytest.raises(ValueError, match=r"grpo.learning_rate must be a number > 0, got '5e-6' \(YAML"):
         GRPOParams.from_params(yaml.safe_load("learning_rate: 5e-6"))
@@ -202,6 +204,41 @@ def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, t
     # A random tiny model writes no <think> block: every completion gets the format penalty, so every
     # group has zero reward spread.
     assert report["last"]["reward_format"] == -1.0 and report["last"]["frac_reward_zero_std"] == 1.0
+
+
+def test_positive_advantages_only_and_no_work_for_zero_advantages(tiny_model, train_queries, tmp_path):
+    """`positive_advantages_only` floors every advantage at 0; with beta 0 a micro-batch whose advantages
+    are all 0 is not run through the model (its loss and gradient are 0 anyway)."""
+    import zlib
+
+    import torch
+
+    from imagine.domain import get_domain
+    from imagine.train.grpo import GRPOParams, build_trainer, load_prompts
+
+    class TextHashReward:  # spread within every group: different completions, different rewards
+        components = ("hash",)
+
+        def functions(self):
+            def reward_hash(prompts, completions, **columns):
+                return [float(zlib.crc32(str(c).encode()) % 7) for c in completions]
+            return [reward_hash]
+
+    data = tmp_path / "grpo.parquet"
+    pl.DataFrame(_grpo_rows(train_queries[:2])).write_parquet(data)
+    config = GRPOParams(data=str(data), max_steps=1, num_generations=4, per_device_train_batch_size=4,
+                        max_completion_length=8, beta=0.0, temperature=1.0, positive_advantages_only=True)
+    dataset, _ = load_prompts(config, get_domain("travelplanner"))
+    trainer = build_trainer(config, tiny_model, dataset, TextHashReward(), tmp_path / "grpo")
+    batch = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
+    advantages = batch["advantages"]
+    assert (advantages >= 0).all() and (advantages > 0).any() and (advantages == 0).any()
+
+    forwards = []
+    trainer.model.register_forward_hook(lambda *args: forwards.append(1))
+    skipped = trainer.compute_loss(trainer.model, {**batch, "advantages": torch.zeros_like(advantages)})
+    assert skipped.item() == 0.0 and skipped.requires_grad and not forwards
+    assert trainer.compute_loss(trainer.model, batch).grad_fn is not None and forwards
 
 
 def test_completion_only_scoring_gives_the_same_log_probs(tiny_model):
