@@ -206,17 +206,16 @@ def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, t
     assert report["last"]["reward_format"] == -1.0 and report["last"]["frac_reward_zero_std"] == 1.0
 
 
-def test_positive_advantages_only_and_no_work_for_zero_advantages(tiny_model, train_queries, tmp_path):
-    """`positive_advantages_only` floors every advantage at 0; with beta 0 a micro-batch whose advantages
-    are all 0 is not run through the model (its loss and gradient are 0 anyway)."""
+@pytest.fixture()
+def hash_reward_trainer(tiny_model, train_queries, tmp_path):
+    """A GRPO trainer (beta 0, positive advantages only) on the tiny model whose reward spreads every
+    group: different completions, different rewards."""
     import zlib
-
-    import torch
 
     from imagine.domain import get_domain
     from imagine.train.grpo import GRPOParams, build_trainer, load_prompts
 
-    class TextHashReward:  # spread within every group: different completions, different rewards
+    class TextHashReward:
         components = ("hash",)
 
         def functions(self):
@@ -227,9 +226,18 @@ def test_positive_advantages_only_and_no_work_for_zero_advantages(tiny_model, tr
     data = tmp_path / "grpo.parquet"
     pl.DataFrame(_grpo_rows(train_queries[:2])).write_parquet(data)
     config = GRPOParams(data=str(data), max_steps=1, num_generations=4, per_device_train_batch_size=4,
-                        max_completion_length=8, beta=0.0, temperature=1.0, positive_advantages_only=True)
+                        max_completion_length=8, beta=0.0, temperature=1.0, positive_advantages_only=True,
+                        pad_to_multiple_of=None)
     dataset, _ = load_prompts(config, get_domain("travelplanner"))
-    trainer = build_trainer(config, tiny_model, dataset, TextHashReward(), tmp_path / "grpo")
+    return build_trainer(config, tiny_model, dataset, TextHashReward(), tmp_path / "grpo")
+
+
+def test_positive_advantages_only_and_no_work_for_zero_advantages(hash_reward_trainer):
+    """`positive_advantages_only` floors every advantage at 0; with beta 0 a micro-batch whose advantages
+    are all 0 is not run through the model (its loss and gradient are 0 anyway)."""
+    import torch
+
+    trainer = hash_reward_trainer
     batch = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
     advantages = batch["advantages"]
     assert (advantages >= 0).all() and (advantages > 0).any() and (advantages == 0).any()
@@ -239,6 +247,39 @@ def test_positive_advantages_only_and_no_work_for_zero_advantages(tiny_model, tr
     skipped = trainer.compute_loss(trainer.model, {**batch, "advantages": torch.zeros_like(advantages)})
     assert skipped.item() == 0.0 and skipped.requires_grad and not forwards
     assert trainer.compute_loss(trainer.model, batch).grad_fn is not None and forwards
+
+
+def test_micro_batches_drop_the_generation_batchs_padding(hash_reward_trainer):
+    """A micro-batch padded to a longer prompt and completion than its own (as TRL pads a whole
+    generation batch) is trimmed back, and its loss and gradients do not change."""
+    import torch
+    from trl import GRPOTrainer
+
+    from imagine.train.grpo import trim_padding
+
+    trainer = hash_reward_trainer
+    batch = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
+    batch = {k: v[:1] if isinstance(v, torch.Tensor) and v.dim() else v for k, v in batch.items()}  # one completion
+    batch["advantages"] = torch.ones_like(batch["advantages"])
+    pad_id = trainer.processing_class.pad_token_id
+    padded = {**batch,
+              "prompt_ids": torch.nn.functional.pad(batch["prompt_ids"], (5, 0), value=pad_id),
+              "prompt_mask": torch.nn.functional.pad(batch["prompt_mask"], (5, 0)),
+              "completion_ids": torch.nn.functional.pad(batch["completion_ids"], (0, 3), value=pad_id),
+              "completion_mask": torch.nn.functional.pad(batch["completion_mask"], (0, 3))}
+    trimmed = trim_padding(padded, None)
+    for key in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask"):
+        assert torch.equal(trimmed[key], batch[key]), key
+    assert trim_padding(padded, 4)["completion_ids"].size(1) % 4 == 0
+
+    def loss_and_grad(inputs):
+        trainer.model.zero_grad()
+        loss = GRPOTrainer.compute_loss(trainer, trainer.model, inputs)  # TRL's own loss, no trimming
+        loss.backward()
+        return loss.detach(), trainer.model.lm_head.weight.grad.clone()
+
+    for a, b in zip(loss_and_grad(padded), loss_and_grad(trimmed)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_completion_only_scoring_gives_the_same_log_probs(tiny_model):

@@ -220,7 +220,7 @@ def lean_rollout(config: GRPOParams, model_dir: str | Path, tokenizer):
 
 
 def _trainer_class(positive_advantages_only: bool):
-    """`GRPOTrainer` with three changes.
+    """`GRPOTrainer` with four changes.
 
     Prompt order. In epoch e it depends on (seed, e) only, so a resumed run sees the same order.
 
@@ -238,7 +238,9 @@ def _trainer_class(positive_advantages_only: bool):
 
     No work for no gradient. With `beta` 0 every loss type is the advantage times a function of the
     log-probabilities, so a micro-batch whose advantages are all 0 (a zero-spread group, or the worse
-    half under positive advantages only) adds nothing: on one process its forward and backward are skipped."""
+    half under positive advantages only) adds nothing: on one process its forward and backward are skipped.
+
+    Micro-batches without the generation batch's padding (`trim_padding`)."""
     import torch
     from torch.utils.data import Sampler
     from trl import GRPOTrainer
@@ -276,9 +278,35 @@ def _trainer_class(positive_advantages_only: bool):
             # Several processes must all run the backward pass (their gradients are reduced together).
             if self.beta == 0.0 and self.accelerator.num_processes == 1 and not inputs["advantages"].any():
                 return torch.zeros((), device=inputs["advantages"].device, requires_grad=True)
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return super().compute_loss(model, trim_padding(inputs, self.pad_to_multiple_of), return_outputs,
+                                        num_items_in_batch)
 
     return Trainer
+
+
+def trim_padding(inputs: dict, multiple: int | None) -> dict:
+    """A micro-batch without the padding columns none of its rows uses (kept to a multiple of `multiple`).
+
+    TRL pads the prompts (on the left) and the completions (on the right) of a whole generation batch to
+    the batch's longest, and splits it into micro-batches afterwards: a completion trained on its own
+    still ran through the batch's longest prompt and longest completion. Padding is masked out of the
+    loss, and RoPE attention depends on relative positions only, so the loss is the same."""
+    def kept(used: int, total: int) -> int:
+        return min(total, -(-max(used, 1) // multiple) * multiple) if multiple else max(used, 1)
+
+    prompt_mask, completion_mask = inputs["prompt_mask"], inputs["completion_mask"]
+    prompt_len, completion_len = prompt_mask.size(1), completion_mask.size(1)
+    prompt_cols = prompt_mask.any(0).nonzero()
+    prompt_keep = kept(prompt_len - int(prompt_cols[0]) if len(prompt_cols) else 0, prompt_len)
+    completion_cols = completion_mask.any(0).nonzero()
+    completion_keep = kept(int(completion_cols[-1]) + 1 if len(completion_cols) else 0, completion_len)
+    trimmed = dict(inputs)
+    for key, value in inputs.items():
+        if key in ("prompt_ids", "prompt_mask"):
+            trimmed[key] = value[:, prompt_len - prompt_keep:]
+        elif hasattr(value, "shape") and tuple(value.shape) == tuple(completion_mask.shape):
+            trimmed[key] = value[:, :completion_keep]  # ids, mask and every per-token tensor of the completions
+    return trimmed
 
 
 @contextmanager
