@@ -220,7 +220,7 @@ def lean_rollout(config: GRPOParams, model_dir: str | Path, tokenizer):
 
 
 def _trainer_class(positive_advantages_only: bool):
-    """`GRPOTrainer` with four changes.
+    """`GRPOTrainer` with five changes.
 
     Prompt order. In epoch e it depends on (seed, e) only, so a resumed run sees the same order.
 
@@ -240,7 +240,9 @@ def _trainer_class(positive_advantages_only: bool):
     log-probabilities, so a micro-batch whose advantages are all 0 (a zero-spread group, or the worse
     half under positive advantages only) adds nothing: on one process its forward and backward are skipped.
 
-    Micro-batches without the generation batch's padding (`trim_padding`)."""
+    Micro-batches without the generation batch's padding (`trim_padding`).
+
+    The LM head on the completion positions only, on the CPU too (`completion_positions_only`)."""
     import torch
     from torch.utils.data import Sampler
     from trl import GRPOTrainer
@@ -290,7 +292,9 @@ def trim_padding(inputs: dict, multiple: int | None) -> dict:
     TRL pads the prompts (on the left) and the completions (on the right) of a whole generation batch to
     the batch's longest, and splits it into micro-batches afterwards: a completion trained on its own
     still ran through the batch's longest prompt and longest completion. Padding is masked out of the
-    loss, and RoPE attention depends on relative positions only, so the loss is the same."""
+    loss and of attention, and rotary position embeddings (the Llama students here) make attention depend
+    on relative positions only, so the loss is the same. A model with absolute position embeddings would
+    differ slightly: its prompt would start at position 0, as in generation, instead of after the padding."""
     def kept(used: int, total: int) -> int:
         return min(total, -(-max(used, 1) // multiple) * multiple) if multiple else max(used, 1)
 
