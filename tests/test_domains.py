@@ -147,7 +147,7 @@ def test_a_misspelt_domain_is_one_line_with_a_suggestion(tmp_path):
         load_params(bad, ["queries"], domain_of)
 
 
-@pytest.mark.parametrize("config", ["trip", "cpu-long", "paper"])
+@pytest.mark.parametrize("config", ["trip", "cpu-long", "cpu-fit", "paper"])
 def test_each_shipped_config_validates_with_its_domains_schema(config):
     from imagine.domain import domain_of
     from imagine.params import SCHEMA, from_section, load_params
