@@ -206,6 +206,20 @@ def test_grpo_steps_with_the_strict_reward(tiny_model, scorers, train_queries, t
     assert report["last"]["reward_format"] == -1.0 and report["last"]["frac_reward_zero_std"] == 1.0
 
 
+def _one_reward(component: str, score):
+    """A stand-in for `imagine.train.rewards.Reward` with one component: `score(completion)` per completion."""
+    class OneReward:
+        components = (component,)
+
+        def functions(self):
+            def reward(prompts, completions, **columns):
+                return [float(score(c)) for c in completions]
+            reward.__name__ = f"reward_{component}"  # TRL logs each function under its name
+            return [reward]
+
+    return OneReward()
+
+
 @pytest.fixture()
 def hash_reward_trainer(tiny_model, train_queries, tmp_path):
     """A GRPO trainer (beta 0, positive advantages only) on the tiny model whose reward spreads every
@@ -215,21 +229,14 @@ def hash_reward_trainer(tiny_model, train_queries, tmp_path):
     from imagine.domain import get_domain
     from imagine.train.grpo import GRPOParams, build_trainer, load_prompts
 
-    class TextHashReward:
-        components = ("hash",)
-
-        def functions(self):
-            def reward_hash(prompts, completions, **columns):
-                return [float(zlib.crc32(str(c).encode()) % 7) for c in completions]
-            return [reward_hash]
-
     data = tmp_path / "grpo.parquet"
     pl.DataFrame(_grpo_rows(train_queries[:2])).write_parquet(data)
     config = GRPOParams(data=str(data), max_steps=1, num_generations=4, per_device_train_batch_size=4,
                         max_completion_length=8, beta=0.0, temperature=1.0, positive_advantages_only=True,
                         pad_to_multiple_of=None)
     dataset, _ = load_prompts(config, get_domain("travelplanner"))
-    return build_trainer(config, tiny_model, dataset, TextHashReward(), tmp_path / "grpo")
+    return build_trainer(config, tiny_model, dataset,
+                         _one_reward("hash", lambda c: zlib.crc32(str(c).encode()) % 7), tmp_path / "grpo")
 
 
 def test_positive_advantages_only_and_no_work_for_zero_advantages(hash_reward_trainer):
@@ -257,14 +264,9 @@ def test_grpo_raises_a_reward_the_policy_can_reach(tiny_model, train_queries, tm
     from imagine.domain import get_domain
     from imagine.train.grpo import GRPOParams, build_trainer, load_prompts
 
-    class DigitShare:
-        components = ("digits",)
-
-        def functions(self):
-            def reward_digits(prompts, completions, **columns):
-                texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-                return [sum(ch.isdigit() for ch in t) / max(len(t), 1) for t in texts]
-            return [reward_digits]
+    def digit_share(completion):
+        text = completion[-1]["content"] if isinstance(completion, list) else completion
+        return sum(ch.isdigit() for ch in text) / max(len(text), 1)
 
     data = tmp_path / "grpo.parquet"
     pl.DataFrame(_grpo_rows(train_queries[:4])).write_parquet(data)
@@ -272,7 +274,7 @@ def test_grpo_raises_a_reward_the_policy_can_reach(tiny_model, train_queries, tm
                         gradient_accumulation_steps=2, max_completion_length=16, beta=0.0, temperature=1.0,
                         learning_rate=1e-3, save_steps=100, engine=engine)
     dataset, _ = load_prompts(config, get_domain("travelplanner"))
-    trainer = build_trainer(config, tiny_model, dataset, DigitShare(), tmp_path / "grpo")
+    trainer = build_trainer(config, tiny_model, dataset, _one_reward("digits", digit_share), tmp_path / "grpo")
     trainer.train()
     rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
