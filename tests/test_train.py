@@ -263,9 +263,10 @@ def test_grpo_raises_a_reward_the_policy_can_reach(tiny_model, train_queries, tm
     within 30 steps (an advantage of the wrong sign, or log-probs of the wrong tokens, would not)."""
     from imagine.domain import get_domain
     from imagine.train.grpo import GRPOParams, build_trainer, load_prompts
+    from imagine.train.rewards import _text
 
     def digit_share(completion):
-        text = completion[-1]["content"] if isinstance(completion, list) else completion
+        text = _text(completion)
         return sum(ch.isdigit() for ch in text) / max(len(text), 1)
 
     data = tmp_path / "grpo.parquet"
